@@ -1,0 +1,95 @@
+"""The `cradle` command line (errors are one line on stderr and a non-zero exit, no traceback)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from server.config import Settings
+from server.errors import FhirError
+from server.store.embedded import EmbeddedDatabase, redact, wait_until_answering
+
+app = typer.Typer(help="Cradle: FHIR R4 interoperability server for child protection.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.callback()
+def cradle() -> None:
+    """Cradle: FHIR R4 interoperability server for child protection."""
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one error line and return the exit to raise."""
+    typer.echo(f"cradle: error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on [env CRADLE_HOST; "
+                                             "default 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env CRADLE_PORT; default 8000]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [default 1]")] = None,
+    mongo_uri: Annotated[str | None, typer.Option(
+        help="MongoDB URI [env CRADLE_MONGO_URI]; without one, an embedded SecantusDB is "
+             "started with its data in DATA_DIR/db")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Data directory [env CRADLE_DATA_DIR; default .cradle]")] = None,
+    log_level: Annotated[str | None, typer.Option(help="[env CRADLE_LOG_LEVEL; default info]")]
+    = None,
+) -> None:
+    """Start the FHIR API at http://HOST:PORT/fhir."""
+    settings = Settings.from_env(host=host, port=port, workers=workers, mongo_uri=mongo_uri,
+                                 data_dir=data_dir, log_level=log_level)
+    embedded: EmbeddedDatabase | None = None
+    try:
+        if settings.mongo_uri:
+            wait_until_answering(settings.mongo_uri, timeout=10)
+        else:
+            embedded = EmbeddedDatabase(settings.db_dir)
+            settings = dataclasses.replace(settings, mongo_uri=embedded.start())
+            typer.echo(f"cradle: embedded database started (data in {settings.db_dir})", err=True)
+        _run(settings)
+    except FhirError as error:
+        raise fail(str(error)) from None
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            typer.echo("cradle: embedded database stopped", err=True)
+
+
+def _run(settings: Settings) -> None:
+    assert settings.mongo_uri is not None
+    typer.echo(f"cradle: FHIR API at http://{settings.host}:{settings.port}/fhir "
+               f"(database {redact(settings.mongo_uri)})", err=True)
+    common = {"host": settings.host, "port": settings.port, "log_level": settings.log_level,
+              "proxy_headers": False}
+    if settings.workers <= 1:
+        from server.api.app import create_app
+
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    # Worker processes build their own app from the environment.
+    os.environ.update({"CRADLE_MONGO_URI": settings.mongo_uri,
+                       "CRADLE_DATA_DIR": str(settings.data_dir),
+                       "CRADLE_LOG_LEVEL": settings.log_level})
+    uvicorn.run("server.api.app:app_from_env", factory=True, workers=settings.workers,
+                **common)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

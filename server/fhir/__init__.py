@@ -1,0 +1,1 @@
+"""FHIR wire-format helpers: JSON, ids, instants, references and Bundles."""

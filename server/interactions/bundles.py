@@ -1,0 +1,299 @@
+"""Batch and transaction Bundles (`POST [base]`).
+
+A transaction is all or nothing: every entry is resolved and validated first, then all writes
+happen in one MongoDB multi-document transaction. Entries are processed in the order the spec
+sets (DELETE, POST, PUT/PATCH, then GET/HEAD); `urn:uuid:` fullUrls are replaced everywhere by
+the ids the server assigns. A batch processes each entry on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from server.errors import (
+    FhirError,
+    Invalid,
+    MultipleMatches,
+    NotFound,
+    PreconditionFailed,
+    operation_outcome,
+)
+from server.fhir.bundle import body_of, bundle, response_entry
+from server.fhir.ids import new_id, parse_etag
+from server.fhir.instant import format_instant, now
+from server.fhir.references import rewrite_references
+from server.interactions import crud
+from server.interactions.history import history
+from server.interactions.matching import find_matching
+from server.interactions.search import search
+from server.interactions.services import Services
+from server.interactions.versions import check_valid, new_version, tombstone
+from server.store import NewVersion, StoredResource
+
+Json = dict[str, Any]
+StatusOf = Callable[[FhirError], int]
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+REASONS = {200: "OK", 201: "Created", 204: "No Content"}
+
+
+@dataclass
+class Entry:
+    """One parsed Bundle entry and what resolving it decided."""
+
+    index: int
+    method: str
+    url: str
+    resource: Json | None
+    full_url: str | None
+    if_none_exist: str | None
+    if_match: str | None
+    resource_type: str = ""
+    id: str | None = None
+    query: str | None = None
+    existing: StoredResource | None = None
+    response: Json = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+
+async def process_bundle(services: Services, base_url: str, body: Json,
+                         status_of: StatusOf, minimal: bool = False) -> Json:
+    """Process a batch or transaction Bundle and return its response Bundle.
+
+    Raises `Invalid` for a malformed Bundle; for a transaction, the first failing entry's
+    error (with its expression pointing into the Bundle) aborts everything.
+    """
+    kind = body.get("type")
+    if body.get("resourceType") != "Bundle" or kind not in ("batch", "transaction"):
+        raise Invalid("POST to the base URL takes a Bundle of type batch or transaction",
+                      expression="Bundle.type")
+    raw_entries = body.get("entry") or []
+    if not isinstance(raw_entries, list):
+        raise Invalid("Bundle.entry must be an array", expression="Bundle.entry")
+    entries = [_parse_entry(services, i, e, kind == "transaction")
+               for i, e in enumerate(raw_entries)]
+    if kind == "batch":
+        responses = [await _batch_entry(services, base_url, e, status_of, minimal)
+                     for e in entries]
+        return bundle("batch-response", responses)
+    await _transaction(services, base_url, entries, minimal)
+    return bundle("transaction-response", [e.response for e in entries])
+
+
+def _parse_entry(services: Services, index: int, raw: Any, strict: bool) -> Entry:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+        raise Invalid("Each entry needs a request", expression=f"{where}.request")
+    request = raw["request"]
+    method, url = request.get("method"), request.get("url")
+    if method not in ORDER or not isinstance(url, str) or not url:
+        raise Invalid("request.method must be GET, HEAD, POST, PUT, PATCH or DELETE, "
+                      "with a request.url", expression=f"{where}.request")
+    resource = raw.get("resource")
+    if method in ("POST", "PUT") and not isinstance(resource, dict):
+        raise Invalid(f"A {method} entry needs a resource", expression=f"{where}.resource")
+    entry = Entry(index, method, url, resource, raw.get("fullUrl"),
+                  request.get("ifNoneExist"), request.get("ifMatch"))
+    path, _, entry.query = url.partition("?")
+    parts = path.strip("/").split("/")
+    entry.resource_type = parts[0]
+    entry.id = parts[1] if len(parts) > 1 else None
+    entry.query = entry.query or None
+    if method == "PATCH" and isinstance(resource, dict) \
+            and resource.get("resourceType") == "Binary":
+        raise Invalid("PATCH entries take FHIRPath Patch, which is not supported; "
+                      "use PATCH with JSON Patch over HTTP", expression=f"{where}.resource")
+    if not services.supports_type(entry.resource_type) and method != "GET":
+        raise Invalid(f"Unknown resource type '{entry.resource_type}'",
+                      expression=f"{where}.request.url")
+    if strict and method in ("POST", "PUT") and resource is not None \
+            and resource.get("resourceType") != entry.resource_type:
+        raise Invalid("The resource type does not match request.url",
+                      expression=f"{where}.resource")
+    return entry
+
+
+async def _transaction(services: Services, base_url: str, entries: list[Entry],
+                       minimal: bool) -> None:
+    references = await _resolve_identities(services, entries)
+    writes = sorted((e for e in entries if e.method not in ("GET", "HEAD")),
+                    key=lambda e: ORDER[e.method])
+    for entry in writes:
+        if entry.resource is not None:
+            entry.resource = rewrite_references(entry.resource, references)
+            check_valid(services, entry.resource, f"{entry.where}.resource")
+    moment = now()
+    async with services.store.transaction() as tx:
+        planned: list[tuple[NewVersion, StoredResource | None]] = []
+        for entry in writes:
+            version = await _plan_write(services, entry, tx, moment)
+            if version is not None:
+                planned.append((version, entry.existing))
+                entry.response = _write_response(base_url, entry, version, minimal)
+        await services.store.write_all(planned, tx)
+    for entry in entries:
+        if entry.method in ("GET", "HEAD"):
+            entry.response = await _read_entry(services, base_url, entry)
+
+
+async def _resolve_identities(services: Services, entries: list[Entry]) -> dict[str, str]:
+    """Decide the id every write entry targets; return the fullUrl → reference rewrites."""
+    references: dict[str, str] = {}
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.method in ("GET", "HEAD"):
+            continue
+        conditional = entry.query if entry.id is None else None
+        if entry.method == "POST":
+            entry.id = new_id()
+            conditional = entry.if_none_exist
+        if conditional:
+            matches = await find_matching(services, entry.resource_type, conditional)
+            if len(matches) > 1:
+                raise MultipleMatches(f"'{conditional}' matched {len(matches)} resources",
+                                      expression=f"{entry.where}.request")
+            if matches:
+                entry.id = matches[0][1]
+                if entry.method == "POST":
+                    entry.method = "MATCHED"
+            elif entry.method in ("PUT", "PATCH"):
+                entry.id = (entry.resource or {}).get("id") or new_id()
+            elif entry.method == "DELETE":
+                entry.method = "NOOP"
+        target = f"{entry.resource_type}/{entry.id}"
+        if entry.method not in ("NOOP",) and target in seen:
+            raise Invalid(f"{target} appears more than once in the transaction",
+                          expression=entry.where)
+        seen.add(target)
+        if entry.full_url:
+            references[entry.full_url] = target
+        if entry.resource is not None and entry.method in ("PUT", "POST"):
+            body_id = entry.resource.get("id")
+            if entry.method == "PUT" and entry.query is None and body_id != entry.id:
+                raise Invalid(f"The resource id '{body_id}' does not match request.url",
+                              expression=f"{entry.where}.resource.id")
+            entry.resource = {**entry.resource, "id": entry.id}
+    return references
+
+
+async def _plan_write(services: Services, entry: Entry, tx: Any,
+                      moment: Any) -> NewVersion | None:
+    assert entry.id is not None
+    if entry.method == "NOOP":
+        entry.response = response_entry("204 No Content")
+        return None
+    if entry.method == "MATCHED":
+        found = await crud.read(services, entry.resource_type, entry.id, tx)
+        entry.response = response_entry("200 OK", location=_location(found),
+                                        version_id=found.version_id,
+                                        last_modified=format_instant(found.last_updated))
+        return None
+    entry.existing = await services.store.read(entry.resource_type, entry.id, tx)
+    _check_if_match(entry)
+    if entry.method == "DELETE":
+        if entry.existing is None or entry.existing.deleted:
+            entry.response = response_entry("204 No Content")
+            return None
+        return tombstone(entry.existing, moment)
+    if entry.method == "PATCH":
+        raise Invalid("PATCH inside a transaction is not supported", expression=entry.where)
+    assert entry.resource is not None
+    previous = entry.existing if entry.method == "PUT" else None
+    return new_version(services, entry.resource, entry.id, previous, entry.method, moment)
+
+
+def _check_if_match(entry: Entry) -> None:
+    if entry.if_match is None:
+        return
+    wanted = parse_etag(entry.if_match)
+    current = entry.existing
+    if current is None or current.deleted or current.version_id != wanted:
+        raise PreconditionFailed(f"ifMatch {entry.if_match} is not the current version",
+                                 expression=f"{entry.where}.request.ifMatch")
+
+
+def _write_response(base_url: str, entry: Entry, version: NewVersion, minimal: bool) -> Json:
+    if version.deleted:
+        return response_entry("204 No Content")
+    created = entry.existing is None or entry.existing.deleted
+    status = "201 Created" if created else "200 OK"
+    stored = version.as_stored()
+    return response_entry(
+        status, resource=None if minimal else body_of(version.body),
+        full_url=f"{base_url}/{stored.reference}", location=_location(stored),
+        version_id=version.version_id, last_modified=format_instant(version.last_updated))
+
+
+def _location(stored: StoredResource) -> str:
+    return f"{stored.reference}/_history/{stored.version_id}"
+
+
+async def _read_entry(services: Services, base_url: str, entry: Entry) -> Json:
+    parts = entry.url.partition("?")[0].strip("/").split("/")
+    params = parse_qsl(entry.query or "", keep_blank_values=True)
+    if len(parts) == 1 and parts[0] and services.supports_type(parts[0]):
+        result = await search(services.store, services.search_parameters, parts[0], params,
+                              base_url)
+        return response_entry("200 OK", resource=result)
+    if len(parts) == 2:
+        stored = await crud.read(services, parts[0], parts[1])
+    elif len(parts) == 4 and parts[2] == "_history":
+        stored = await crud.vread(services, parts[0], parts[1], parts[3])
+    elif parts[-1] == "_history":
+        rtype = parts[0] if len(parts) >= 2 else None
+        rid = parts[1] if len(parts) == 3 else None
+        return response_entry("200 OK", resource=await history(services, base_url, rtype, rid,
+                                                               params))
+    else:
+        raise NotFound(f"Cannot read '{entry.url}'", expression=f"{entry.where}.request.url")
+    return response_entry("200 OK", resource=body_of(stored.body),
+                          version_id=stored.version_id,
+                          last_modified=format_instant(stored.last_updated))
+
+
+async def _batch_entry(services: Services, base_url: str, entry: Entry, status_of: StatusOf,
+                       minimal: bool) -> Json:
+    """Process one batch entry on its own; an error becomes that entry's outcome."""
+    try:
+        if entry.method in ("GET", "HEAD"):
+            return await _read_entry(services, base_url, entry)
+        outcome: crud.WriteOutcome | None = None
+        resource = entry.resource or {}
+        if entry.method == "POST":
+            outcome = await crud.create(services, entry.resource_type, resource,
+                                        entry.if_none_exist)
+        elif entry.method == "PUT" and entry.id:
+            outcome = await crud.update(services, entry.resource_type, entry.id, resource,
+                                        _etag(entry.if_match))
+        elif entry.method == "PUT" and entry.query:
+            outcome = await crud.conditional_update(services, entry.resource_type,
+                                                    entry.query, resource, _etag(entry.if_match))
+        elif entry.method == "DELETE" and entry.id:
+            await crud.delete(services, entry.resource_type, entry.id)
+            return response_entry("204 No Content")
+        elif entry.method == "DELETE" and entry.query:
+            await crud.conditional_delete(services, entry.resource_type, entry.query)
+            return response_entry("204 No Content")
+        else:
+            raise Invalid(f"{entry.method} {entry.url} is not supported in a batch",
+                          expression=f"{entry.where}.request")
+        assert outcome is not None
+        stored = outcome.stored
+        status = "201 Created" if outcome.created else "200 OK"
+        return response_entry(
+            status, resource=None if minimal else body_of(stored.body),
+            full_url=f"{base_url}/{stored.reference}", location=_location(stored),
+            version_id=stored.version_id, last_modified=format_instant(stored.last_updated))
+    except FhirError as error:
+        code = status_of(error)
+        return response_entry(f"{code} {REASONS.get(code, '')}".strip(),
+                              outcome=operation_outcome(error.issues))
+
+
+def _etag(value: str | None) -> int | None:
+    return parse_etag(value) if value else None

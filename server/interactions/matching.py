@@ -1,0 +1,27 @@
+"""Finding the resources a conditional interaction's search query matches."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from server.errors import Invalid
+from server.interactions.services import Services
+from server.search.criteria import driving_lookup, matches
+from server.search.query import parse_search
+
+
+async def find_matching(services: Services, resource_type: str,
+                        query: str) -> list[tuple[str, str]]:
+    """Return (type, id) of every current resource matching a search query string.
+
+    Unknown parameters are an error here (a conditional write must not widen silently).
+    """
+    params = parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    if not params:
+        raise Invalid("A conditional interaction needs search parameters")
+    parsed = parse_search(services.search_parameters, resource_type, params, strict=True)
+    candidates = await services.store.candidates(resource_type, driving_lookup(parsed.criteria))
+    return [
+        (c.resource_type, c.id) for c in candidates
+        if all(matches(criterion, c.index) for criterion in parsed.criteria)
+    ]

@@ -1,0 +1,133 @@
+"""Search parameters, built from the official R4 SearchParameter definitions.
+
+Only parameters Cradle can index are listed: composite and special parameters, and those without
+a FHIRPath expression (`_text`, `_content`, `_query`), are left out so the CapabilityStatement
+never advertises a parameter that would be silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from server.definitions.registry import Definitions
+
+SUPPORTED_TYPES = frozenset({"string", "token", "date", "reference", "uri", "number", "quantity"})
+# Resources that are not DomainResources (no text, contained, extension at the root).
+NON_DOMAIN = frozenset({"Bundle", "Binary", "Parameters"})
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParam:
+    """One search parameter as it applies to one resource type.
+
+    `expression` holds only the union branches that apply to `resource_type` (a parameter shared
+    by several bases has `Patient.name | Practitioner.name`); `targets` are the reference target
+    types; `modifiers`/`comparators` come verbatim from the definition.
+    """
+
+    name: str
+    type: str
+    expression: str
+    resource_type: str
+    url: str
+    targets: tuple[str, ...] = ()
+    modifiers: tuple[str, ...] = ()
+    comparators: tuple[str, ...] = ()
+    multiple_or: bool = True
+    documentation: str = ""
+
+
+def split_union(expression: str) -> list[str]:
+    """Return the top-level `|` branches of a FHIRPath expression (ignoring nested ones)."""
+    parts: list[str] = []
+    depth, quoted, start = 0, False, 0
+    for i, ch in enumerate(expression):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and ch == "|":
+            parts.append(expression[start:i].strip())
+            start = i + 1
+    parts.append(expression[start:].strip())
+    return [p for p in parts if p]
+
+
+def branch_root(branch: str) -> str:
+    """Return the type name a FHIRPath branch starts from (`(Obs.value as X)` → `Obs`)."""
+    text = branch.lstrip("( ")
+    end = 0
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    return text[:end]
+
+
+class SearchParameterRegistry:
+    """Search parameters per resource type: the official ones plus any added later."""
+
+    def __init__(self, definitions: Definitions) -> None:
+        self.definitions = definitions
+        self._json: dict[tuple[str, str], dict[str, Any]] = {}
+        self._cache: dict[str, dict[str, SearchParam]] = {}
+        for sp in definitions.search_parameters:
+            self.add(sp)
+
+    def add(self, search_parameter: dict[str, Any]) -> None:
+        """Register a SearchParameter resource (a later one with the same code and base wins)."""
+        for base in search_parameter.get("base", []):
+            self._json[(base, search_parameter["code"])] = search_parameter
+        self._cache.clear()
+
+    def for_type(self, resource_type: str) -> dict[str, SearchParam]:
+        """Return the supported parameters of `resource_type` by name, incl. Resource-level ones.
+
+        `Resource` itself gives only the Resource-level parameters (for system-level search).
+        """
+        cached = self._cache.get(resource_type)
+        if cached is not None:
+            return cached
+        bases = ["Resource"]
+        if resource_type not in NON_DOMAIN and resource_type != "Resource":
+            bases.append("DomainResource")
+        bases.append(resource_type)
+        out: dict[str, SearchParam] = {}
+        for (base, code), sp in self._json.items():
+            if base in bases:
+                param = self._make(sp, resource_type, base)
+                if param is not None:
+                    out[code] = param
+        self._cache[resource_type] = out
+        return out
+
+    def supported_for(self, resource_type: str) -> list[SearchParam]:
+        """Return the indexed parameters of `resource_type` sorted by name (for the
+        CapabilityStatement)."""
+        return sorted(self.for_type(resource_type).values(), key=lambda p: p.name)
+
+    def get(self, resource_type: str, name: str) -> SearchParam | None:
+        """Return one parameter of `resource_type`, or None if unknown or unsupported."""
+        return self.for_type(resource_type).get(name)
+
+    @staticmethod
+    def _make(sp: dict[str, Any], resource_type: str, base: str) -> SearchParam | None:
+        if sp.get("type") not in SUPPORTED_TYPES or not sp.get("expression"):
+            return None
+        roots = {resource_type, base, "Resource", "DomainResource"}
+        branches = [b for b in split_union(sp["expression"]) if branch_root(b) in roots]
+        if not branches:
+            return None
+        return SearchParam(
+            name=sp["code"],
+            type=sp["type"],
+            expression=" | ".join(branches),
+            resource_type=resource_type,
+            url=sp.get("url", ""),
+            targets=tuple(sp.get("target", ())),
+            modifiers=tuple(sp.get("modifier", ())),
+            comparators=tuple(sp.get("comparator", ())),
+            multiple_or=bool(sp.get("multipleOr", True)),
+            documentation=sp.get("description", ""),
+        )

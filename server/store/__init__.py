@@ -1,0 +1,6 @@
+"""Storage on MongoDB: the only package that imports pymongo/mongoengine."""
+
+from server.store.model import Candidate, NewVersion, StoredResource
+from server.store.resources import ResourceStore, Transaction
+
+__all__ = ["Candidate", "NewVersion", "ResourceStore", "StoredResource", "Transaction"]

@@ -1,0 +1,131 @@
+"""The embedded database: SecantusDB run as a child process on a free loopback port.
+
+Kept in its own process on purpose: in-process it would share the GIL with the API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from server.errors import Unavailable
+
+# SecantusDB keeps every retryable write for 30 minutes and slows down as that list grows;
+# it also drops connections idle for 300 s (see shared/PERFORMANCE.md).
+EMBEDDED_URI_OPTIONS = "directConnection=true&retryWrites=false&maxIdleTimeMS=240000"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on `host` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_answering(uri: str, timeout: float) -> None:
+    """Block until the MongoDB server at `uri` answers a ping; raise `Unavailable` otherwise."""
+    client: MongoClient[dict[str, object]] = MongoClient(
+        uri, serverSelectionTimeoutMS=int(timeout * 1000))
+    try:
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        raise Unavailable(f"cannot reach MongoDB at {redact(uri)}: {type(exc).__name__}") from exc
+    finally:
+        client.close()
+
+
+def redact(uri: str) -> str:
+    """Return the URI without credentials, safe to print."""
+    if "@" not in uri:
+        return uri
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+class EmbeddedDatabase:
+    """A SecantusDB child process with its data in `data_dir`; use as a context manager."""
+
+    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int | None = None,
+                 start_timeout: float = 30.0) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port or free_port(host)
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/?{EMBEDDED_URI_OPTIONS}"
+
+    def start(self) -> str:
+        """Start the server, wait until it answers, and return its URI.
+
+        Raises `Unavailable` (with the tail of its log) when it cannot start.
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.data_dir / "secantus.log"
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "secantus", "--host", self.host, "--port", str(self.port),
+                 "--storage-path", str(self.data_dir), "--log-level", "WARNING"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+            )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.process = None
+                raise Unavailable(f"embedded database exited at start: {_tail(log_path)}")
+            with contextlib.suppress(Unavailable):
+                wait_until_answering(self.uri, timeout=0.5)
+                return self.uri
+            time.sleep(0.1)
+        self.stop()
+        raise Unavailable(f"embedded database did not answer within {self.start_timeout:.0f}s")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the server cleanly (SIGTERM, then SIGKILL after `timeout`)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> EmbeddedDatabase:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return " | ".join(text[-lines:]) or "no log"
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,246 @@
+"""Versioned resource storage on MongoDB (async pymongo: this is the hot path).
+
+Two collections:
+- `resources` holds the current version of each resource, `_id` = `Type/id` (a tombstone once
+  deleted), with its search index document `ix` (absent on tombstones);
+- `history` holds every superseded version, `_id` = `Type/id/version`.
+A create is one insert; an update or delete moves the current version into `history` and
+replaces it, in one multi-document transaction, guarded by the version it replaces. Versions are
+never updated in place.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+
+from server.errors import Conflict, Unavailable
+from server.search.lookup import KeyLookup
+from server.store.model import Candidate, NewVersion, StoredResource
+
+Doc = dict[str, Any]
+CURRENT_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "del": 1, "body": 1, "m": 1}
+
+
+class Transaction:
+    """An open multi-document transaction; pass it to store methods to take part in it."""
+
+    def __init__(self, session: AsyncClientSession) -> None:
+        self.session = session
+
+
+def _stored(doc: Doc) -> StoredResource:
+    return StoredResource(
+        resource_type=doc["t"], id=doc["id"], version_id=doc["v"], last_updated=doc["ts"],
+        deleted=doc.get("del", False), body=doc.get("body"), method=doc.get("m", "PUT"),
+    )
+
+
+def _current_doc(version: NewVersion) -> Doc:
+    doc: Doc = {
+        "_id": f"{version.resource_type}/{version.id}", "t": version.resource_type,
+        "id": version.id, "v": version.version_id, "ts": version.last_updated,
+        "del": version.deleted, "body": version.body, "m": version.method,
+    }
+    if version.index is not None:
+        doc["ix"] = version.index
+    return doc
+
+
+class ResourceStore:
+    """Versioned FHIR resources in one MongoDB database."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], database: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Doc] = client[database]
+        self.current = self.db["resources"]
+        self.history = self.db["history"]
+
+    @classmethod
+    def connect(cls, uri: str, database: str, timeout_ms: int = 5000) -> ResourceStore:
+        """Return a store on a new client for `uri` (connections open lazily)."""
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(
+            uri, serverSelectionTimeoutMS=timeout_ms, tz_aware=True)
+        return cls(client, database)
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.close()
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes every hot path relies on (idempotent)."""
+        await self.current.create_index([("t", ASCENDING), ("ix.k", ASCENDING)], name="search_keys")
+        await self.current.create_index(
+            [("t", ASCENDING), ("del", ASCENDING)], name="type_live")
+        await self.current.create_index([("t", ASCENDING), ("ts", DESCENDING)], name="type_updated")
+        await self.current.create_index([("ts", DESCENDING)], name="updated")
+        await self.history.create_index(
+            [("t", ASCENDING), ("id", ASCENDING), ("v", DESCENDING)], name="instance_versions")
+        await self.history.create_index([("t", ASCENDING), ("ts", DESCENDING)], name="type_updated")
+        await self.history.create_index([("ts", DESCENDING)], name="updated")
+
+    async def ping(self) -> None:
+        """Raise `Unavailable` unless the database answers."""
+        try:
+            await self.client.admin.command("ping")
+        except PyMongoError as exc:
+            raise Unavailable(f"database unreachable: {type(exc).__name__}") from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Run the block in one multi-document transaction: all its writes commit, or none."""
+        async with self.client.start_session() as session, \
+                await session.start_transaction():
+            yield Transaction(session)
+
+    async def read(self, resource_type: str, id_: str,
+                   tx: Transaction | None = None) -> StoredResource | None:
+        """Return the current version (possibly a tombstone), or None if it never existed."""
+        doc = await self.current.find_one(
+            {"_id": f"{resource_type}/{id_}"}, CURRENT_FIELDS, session=_session(tx))
+        return _stored(doc) if doc else None
+
+    async def vread(self, resource_type: str, id_: str, version_id: int) -> StoredResource | None:
+        """Return one version of a resource, or None if there is no such version."""
+        current = await self.read(resource_type, id_)
+        if current is None or current.version_id < version_id:
+            return None
+        if current.version_id == version_id:
+            return current
+        doc = await self.history.find_one({"_id": f"{resource_type}/{id_}/{version_id}"})
+        return _stored(doc) if doc else None
+
+    async def write(self, version: NewVersion, previous: StoredResource | None,
+                    tx: Transaction | None = None) -> None:
+        """Store `version` as the current one, superseding `previous` (None: must not exist).
+
+        Raises `Conflict` when another writer got there first (the resource exists although
+        `previous` is None, or its current version is no longer `previous`).
+        """
+        doc = _current_doc(version)
+        try:
+            if previous is None:
+                await self.current.insert_one(doc, session=_session(tx))
+                return
+            if tx is not None:
+                await self._supersede(doc, previous, tx.session)
+                return
+            async with self.client.start_session() as session, \
+                    await session.start_transaction():
+                await self._supersede(doc, previous, session)
+        except DuplicateKeyError as exc:
+            raise Conflict(
+                f"{version.resource_type}/{version.id} was changed by another request; retry"
+            ) from exc
+        except OperationFailure as exc:
+            if exc.has_error_label("TransientTransactionError"):
+                raise Conflict(
+                    f"{version.resource_type}/{version.id} is being changed concurrently; retry"
+                ) from exc
+            raise
+
+    async def write_all(self, writes: list[tuple[NewVersion, StoredResource | None]],
+                        tx: Transaction) -> None:
+        """Store several versions inside `tx`: new resources in one batch, then the rest.
+
+        Raises `Conflict` like `write`; the caller's transaction then rolls everything back.
+        """
+        fresh = [_current_doc(v) for v, previous in writes if previous is None]
+        try:
+            if fresh:
+                await self.current.insert_many(fresh, ordered=True, session=tx.session)
+            for version, previous in writes:
+                if previous is not None:
+                    await self._supersede(_current_doc(version), previous, tx.session)
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            raise Conflict("a resource in the transaction was changed concurrently, or "
+                           "already exists; retry") from exc
+
+    async def _supersede(self, doc: Doc, previous: StoredResource,
+                         session: AsyncClientSession) -> None:
+        old = {
+            "_id": f"{previous.reference}/{previous.version_id}", "t": previous.resource_type,
+            "id": previous.id, "v": previous.version_id, "ts": previous.last_updated,
+            "del": previous.deleted, "body": previous.body, "m": previous.method,
+        }
+        await self.history.insert_one(old, session=session)
+        result = await self.current.replace_one(
+            {"_id": doc["_id"], "v": previous.version_id}, doc, session=session)
+        if result.matched_count != 1:
+            raise DuplicateKeyError("current version moved on")
+
+    async def read_many(self, refs: Iterable[tuple[str, str]]) -> list[StoredResource]:
+        """Return the current, non-deleted versions of the given (type, id) pairs that exist."""
+        ids = sorted({f"{t}/{i}" for t, i in refs})
+        if not ids:
+            return []
+        docs = self.current.find({"_id": {"$in": ids}}, CURRENT_FIELDS)
+        return [_stored(d) async for d in docs if not d.get("del")]
+
+    async def candidates(self, resource_type: str | None,
+                         lookup: KeyLookup | None) -> list[Candidate]:
+        """Return current, non-deleted resources matching one index-served lookup.
+
+        With no lookup, every live resource of the type (or of all types) is returned.
+        """
+        query = self.candidates_filter(resource_type, lookup)
+        cursor = self.current.find(query, {"t": 1, "id": 1, "v": 1, "ts": 1, "ix": 1, "del": 1})
+        return [
+            Candidate(d["t"], d["id"], d["v"], d["ts"], d.get("ix") or {})
+            async for d in cursor if not d.get("del")
+        ]
+
+    @staticmethod
+    def candidates_filter(resource_type: str | None, lookup: KeyLookup | None) -> Doc:
+        """The MongoDB filter `candidates` runs: always exactly the fields of one index."""
+        query: Doc = {} if resource_type is None else {"t": resource_type}
+        if lookup is None:
+            query["del"] = False
+        elif lookup.keys:
+            query["ix.k"] = lookup.keys[0] if len(lookup.keys) == 1 else {"$in": list(lookup.keys)}
+        else:
+            query["ix.k"] = {"$gte": lookup.lo, "$lt": lookup.hi}
+        return query
+
+    async def history_page(self, resource_type: str | None, id_: str | None,
+                           since: datetime | None, offset: int,
+                           count: int) -> tuple[list[StoredResource], int]:
+        """Return one page of versions, newest first, and the total number of versions.
+
+        Scope: one instance (type and id), one type (id None) or the whole system (both None).
+        Every query is shaped to one index: (t, id, v) for an instance, (t, ts) or (ts) else.
+        """
+        order = [("ts", DESCENDING), ("v", DESCENDING)]
+        if id_ is not None:
+            versions = [d async for d in self.history.find({"t": resource_type, "id": id_})]
+            current = await self.current.find_one({"_id": f"{resource_type}/{id_}"})
+            versions += [current] if current else []
+            versions = [d for d in versions if since is None or d["ts"] >= since]
+            versions.sort(key=lambda d: d["v"], reverse=True)
+            return [_stored(d) for d in versions[offset:offset + count]], len(versions)
+        query: Doc = {} if resource_type is None else {"t": resource_type}
+        if since is not None:
+            query["ts"] = {"$gte": since}
+        total = (await self.current.count_documents(query)
+                 + await self.history.count_documents(query))
+        limit = offset + count
+        if limit == 0:
+            return [], total
+        newest_current = [d async for d in self.current.find(query).sort(order).limit(limit)]
+        newest_old = [d async for d in self.history.find(query).sort(order).limit(limit)]
+        merged = heapq.merge(newest_current, newest_old,
+                             key=lambda d: (d["ts"], d["v"]), reverse=True)
+        page = list(merged)[offset:limit]
+        return [_stored(d) for d in page], total
+
+
+def _session(tx: Transaction | None) -> AsyncClientSession | None:
+    return tx.session if tx else None

@@ -1,0 +1,58 @@
+"""The storage model: versions kept, and hot paths served by indexes (explain())."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from server.config import Settings
+from server.search.lookup import KeyLookup
+from server.store import ResourceStore
+from tests.builders import patient
+
+
+def winning_stages(plan: dict[str, Any]) -> list[str]:
+    stages, node = [], plan["queryPlanner"]["winningPlan"]
+    while node:
+        stages.append(node["stage"])
+        node = node.get("inputStage")
+    return stages
+
+
+@pytest.fixture()
+def db(settings: Settings) -> Any:
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri)
+    yield client[settings.database]
+    client.close()
+
+
+def test_hot_paths_use_indexes(client: httpx.Client, db: Any, tag: str) -> None:
+    created = client.post("/Patient", json=patient(tag)).json()
+    client.put(f"/Patient/{created['id']}", json={**created, "gender": "male"})
+    plans = {
+        "read": db.resources.find({"_id": f"Patient/{created['id']}"}).explain(),
+        "vread": db.history.find({"_id": f"Patient/{created['id']}/1"}).explain(),
+        "search by key": db.resources.find(ResourceStore.candidates_filter(
+            "Patient", KeyLookup(keys=(f"identifier||{tag}",)))).explain(),
+        "search by prefix": db.resources.find(ResourceStore.candidates_filter(
+            "Patient", KeyLookup.prefix("name|smi"))).explain(),
+        "type scan": db.resources.find(ResourceStore.candidates_filter("Patient", None)).explain(),
+        "instance history": db.history.find({"t": "Patient", "id": created["id"]}).explain(),
+    }
+    for name, plan in plans.items():
+        stages = winning_stages(plan)
+        assert "COLLSCAN" not in stages, (name, stages)
+        assert any(s in ("IXSCAN", "IDHACK", "EXPRESS_IXSCAN") for s in stages), (name, stages)
+
+
+def test_every_version_is_kept(client: httpx.Client, db: Any, tag: str) -> None:
+    created = client.post("/Patient", json=patient(tag)).json()
+    for gender in ("male", "other"):
+        client.put(f"/Patient/{created['id']}", json={**created, "gender": gender})
+    current = db.resources.find_one({"_id": f"Patient/{created['id']}"})
+    assert current["v"] == 3
+    old = sorted(d["v"] for d in db.history.find({"t": "Patient", "id": created["id"]}))
+    assert old == [1, 2]

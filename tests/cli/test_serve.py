@@ -1,0 +1,96 @@
+"""`cradle serve` as a user runs it: embedded database lifecycle, restarts, failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from server.store.embedded import free_port
+from tests.builders import patient
+
+CRADLE = [sys.executable, "-m", "server.cli"]
+
+
+def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLE_")}
+    return subprocess.Popen(
+        [*CRADLE, "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_ready(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("cradle serve did not become ready")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    return err
+
+
+def test_data_survives_a_restart_and_the_database_stops(data_dir: Path, tag: str) -> None:
+    port = free_port()
+    server = start(data_dir, port)
+    try:
+        wait_ready(port, server)
+        base = f"http://127.0.0.1:{port}/fhir"
+        created = httpx.post(f"{base}/Patient", json=patient(tag)).json()
+    finally:
+        err = stop(server)
+    assert server.returncode == 0, err
+    assert "embedded database stopped" in err
+    assert (data_dir / "db").is_dir()
+    assert not _port_open(port)
+    server = start(data_dir, port)
+    try:
+        wait_ready(port, server)
+        again = httpx.get(f"http://127.0.0.1:{port}/fhir/Patient/{created['id']}")
+        assert again.status_code == 200 and again.json() == created
+    finally:
+        stop(server)
+
+
+def test_unreachable_database_is_one_clear_line(data_dir: Path) -> None:
+    result = subprocess.run(
+        [*CRADLE, "serve", "--port", str(free_port()), "--data-dir", str(data_dir),
+         "--mongo-uri", f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=500"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cradle: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_env_gives_the_mongo_uri(data_dir: Path) -> None:
+    env = {**os.environ, "CRADLE_MONGO_URI": f"mongodb://127.0.0.1:{free_port()}/"}
+    result = subprocess.run([*CRADLE, "serve", "--port", str(free_port())], capture_output=True,
+                            text=True, timeout=60, env=env, cwd=data_dir.parent)
+    assert result.returncode != 0 and "cannot reach MongoDB" in result.stderr
+
+
+def test_help() -> None:
+    result = subprocess.run([*CRADLE, "serve", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--mongo-uri" in result.stdout
+
+
+def _port_open(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True

@@ -1,0 +1,77 @@
+"""Shared fixtures: one embedded SecantusDB and one real Cradle server per test session.
+
+Nothing is mocked: tests speak HTTP to uvicorn, which speaks the MongoDB wire protocol to a
+SecantusDB child process with its data in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from server.api.app import create_app
+from server.config import Settings
+from server.store.embedded import EmbeddedDatabase, free_port
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedDatabase]:
+    """A fresh embedded database for the whole session."""
+    with EmbeddedDatabase(tmp_path_factory.mktemp("cradle") / "db") as db:
+        yield db
+
+
+@pytest.fixture(scope="session")
+def settings(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(mongo_uri=database.uri, data_dir=tmp_path_factory.mktemp("data"),
+                    port=free_port(), max_body_bytes=256 * 1024, log_level="warning")
+
+
+@pytest.fixture(scope="session")
+def server_url(settings: Settings) -> Iterator[str]:
+    """Run the real app under uvicorn in a thread; yield its base URL (http://127.0.0.1:PORT)."""
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
+                            log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{settings.port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def fhir_url(server_url: str) -> str:
+    return f"{server_url}/fhir"
+
+
+@pytest.fixture()
+def client(fhir_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client on the FHIR base, sending FHIR JSON by default."""
+    with httpx.Client(base_url=fhir_url, timeout=30,
+                      headers={"Content-Type": "application/fhir+json",
+                               "Accept": "application/fhir+json"}) as c:
+        yield c
+
+
+@pytest.fixture()
+def tag() -> str:
+    """A value unique to one test, to keep its searches apart from other tests' data."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cradle-data"
