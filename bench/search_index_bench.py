@@ -28,6 +28,16 @@ PATIENT = {
          "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
                               "code": "NH", "display": "National Health number"}]}},
         {"use": "secondary", "system": "https://cradle.example/Id/case", "value": "CASE-00042"},
+        {"use": "secondary", "system": "https://cradle.example/Id/school", "value": "SCH-8812",
+         "period": {"start": "2020-09-01"}, "assigner": {"display": "Leeds Primary"}},
+    ],
+    "extension": [
+        {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+         "valueAddress": {"city": "Bradford", "country": "GB"}},
+        {"url": "https://cradle.example/fhir/StructureDefinition/agency-flag",
+         "valueCodeableConcept": {"coding": [{
+             "system": "https://cradle.example/flags", "code": "cp-plan",
+             "display": "Child protection plan"}]}},
     ],
     "active": True,
     "name": [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -45,6 +46,9 @@ def serve(
     = None,
 ) -> None:
     """Start the FHIR API at http://HOST:PORT/fhir."""
+    # SIGTERM unwinds like Ctrl-C, so the embedded database is always stopped (uvicorn
+    # re-raises the signal it caught once it has shut down).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings.from_env(host=host, port=port, workers=workers, mongo_uri=mongo_uri,
                                  data_dir=data_dir, log_level=log_level)
     embedded: EmbeddedDatabase | None = None
@@ -64,12 +68,17 @@ def serve(
             typer.echo("cradle: embedded database stopped", err=True)
 
 
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _run(settings: Settings) -> None:
     assert settings.mongo_uri is not None
     typer.echo(f"cradle: FHIR API at http://{settings.host}:{settings.port}/fhir "
                f"(database {redact(settings.mongo_uri)})", err=True)
+    # Access logs stay off: search URLs carry names and identifiers (personal data).
     common = {"host": settings.host, "port": settings.port, "log_level": settings.log_level,
-              "proxy_headers": False}
+              "proxy_headers": False, "access_log": False}
     if settings.workers <= 1:
         from server.api.app import create_app
 

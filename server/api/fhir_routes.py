@@ -71,6 +71,7 @@ def _route_names() -> list[str]:
 
 
 @router.post("", tags=["system"], summary="batch or transaction Bundle", name="transaction")
+@router.post("/", include_in_schema=False)  # many clients post to the base with a slash
 async def batch_or_transaction(request: Request) -> Response:
     body = await read_resource(request, limit(request), "Bundle")
     prefer = Prefer.parse(request.headers.get("prefer"))

@@ -54,6 +54,8 @@ class Entry:
     id: str | None = None
     query: str | None = None
     existing: StoredResource | None = None
+    matched: bool = False  # a conditional create or delete resolved to an existing resource
+    noop: bool = False  # a conditional delete that matched nothing
     response: Json = field(default_factory=dict)
 
     @property
@@ -159,14 +161,13 @@ async def _resolve_identities(services: Services, entries: list[Entry]) -> dict[
                                       expression=f"{entry.where}.request")
             if matches:
                 entry.id = matches[0][1]
-                if entry.method == "POST":
-                    entry.method = "MATCHED"
+                entry.matched = entry.method == "POST"
             elif entry.method in ("PUT", "PATCH"):
                 entry.id = (entry.resource or {}).get("id") or new_id()
             elif entry.method == "DELETE":
-                entry.method = "NOOP"
+                entry.noop = True
         target = f"{entry.resource_type}/{entry.id}"
-        if entry.method not in ("NOOP",) and target in seen:
+        if not entry.noop and target in seen:
             raise Invalid(f"{target} appears more than once in the transaction",
                           expression=entry.where)
         seen.add(target)
@@ -184,10 +185,10 @@ async def _resolve_identities(services: Services, entries: list[Entry]) -> dict[
 async def _plan_write(services: Services, entry: Entry, tx: Any,
                       moment: Any) -> NewVersion | None:
     assert entry.id is not None
-    if entry.method == "NOOP":
+    if entry.noop:
         entry.response = response_entry("204 No Content")
         return None
-    if entry.method == "MATCHED":
+    if entry.matched:
         found = await crud.read(services, entry.resource_type, entry.id, tx)
         entry.response = response_entry("200 OK", location=_location(found),
                                         version_id=found.version_id,

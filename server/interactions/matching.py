@@ -5,8 +5,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from server.errors import Invalid
+from server.interactions.search import find, resolve
 from server.interactions.services import Services
-from server.search.criteria import driving_lookup, matches
 from server.search.query import parse_search
 
 
@@ -20,8 +20,5 @@ async def find_matching(services: Services, resource_type: str,
     if not params:
         raise Invalid("A conditional interaction needs search parameters")
     parsed = parse_search(services.search_parameters, resource_type, params, strict=True)
-    candidates = await services.store.candidates(resource_type, driving_lookup(parsed.criteria))
-    return [
-        (c.resource_type, c.id) for c in candidates
-        if all(matches(criterion, c.index) for criterion in parsed.criteria)
-    ]
+    criterion = await resolve(services.store, parsed.criteria, resource_type)
+    return [(c.resource_type, c.id) for c in await find(services.store, resource_type, criterion)]

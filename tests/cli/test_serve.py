@@ -15,13 +15,19 @@ from server.store.embedded import free_port
 from tests.builders import patient
 
 CRADLE = [sys.executable, "-m", "server.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The test's environment without CRADLE_* settings, able to import `server` anywhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLE_")}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
 def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLE_")}
     return subprocess.Popen(
         [*CRADLE, "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
 
 
 def wait_ready(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -69,7 +75,7 @@ def test_unreachable_database_is_one_clear_line(data_dir: Path) -> None:
     result = subprocess.run(
         [*CRADLE, "serve", "--port", str(free_port()), "--data-dir", str(data_dir),
          "--mongo-uri", f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=500"],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True, timeout=60, env=environment())
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cradle: error:"), result.stderr
@@ -77,14 +83,15 @@ def test_unreachable_database_is_one_clear_line(data_dir: Path) -> None:
 
 
 def test_env_gives_the_mongo_uri(data_dir: Path) -> None:
-    env = {**os.environ, "CRADLE_MONGO_URI": f"mongodb://127.0.0.1:{free_port()}/"}
+    env = environment(CRADLE_MONGO_URI=f"mongodb://127.0.0.1:{free_port()}/")
     result = subprocess.run([*CRADLE, "serve", "--port", str(free_port())], capture_output=True,
                             text=True, timeout=60, env=env, cwd=data_dir.parent)
     assert result.returncode != 0 and "cannot reach MongoDB" in result.stderr
 
 
 def test_help() -> None:
-    result = subprocess.run([*CRADLE, "serve", "--help"], capture_output=True, text=True)
+    result = subprocess.run([*CRADLE, "serve", "--help"], capture_output=True, text=True,
+                            env=environment())
     assert result.returncode == 0 and "--mongo-uri" in result.stdout
 
 
