@@ -67,7 +67,8 @@ async def run(name: str, op: Callable[[int], Awaitable[int]], concurrency: int,
         nonlocal units
         while time.perf_counter() < deadline:
             start = time.perf_counter()
-            units += await op(next(counter))
+            done = await op(next(counter))  # not `units += await ...`: that loses updates
+            units += done
             latencies.append(time.perf_counter() - start)
 
     started = time.perf_counter()

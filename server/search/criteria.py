@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from server.search.lookup import KeyLookup
+from server.search.lookup import KeyLookup, driver_form, is_driver_prefix
 
 HIGH = "\U0010ffff"
 
@@ -25,10 +25,15 @@ class HasKey:
 
 @dataclass(frozen=True, slots=True)
 class KeyPrefix:
-    """True when some key starts with `prefix` (and contains `needle` after it, if set)."""
+    """True when some key starts with `prefix` (and contains `needle` after it, if set).
+
+    `drivable` marks prefixes whose keys are their own drivers (normalised strings, which never
+    contain `|`), so the store may look them up by range.
+    """
 
     prefix: str
     needle: str = ""
+    drivable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,16 +178,18 @@ def driving_lookup(criterion: Criterion) -> KeyLookup | None:
 
 def _lookup(c: Criterion) -> tuple[tuple[int, int], KeyLookup] | None:
     if isinstance(c, HasKey) and c.keys:
+        keys = {driver_form(k) for k in c.keys}
+        if None in keys:
+            return None
         rank = 0 if all(k.startswith("_id|") for k in c.keys) else 1
-        rank = 4 if any(k.startswith("?") for k in c.keys) else rank
-        return (rank, len(c.keys)), KeyLookup(keys=tuple(sorted(set(c.keys))))
+        return (rank, len(keys)), KeyLookup(keys=tuple(sorted(k for k in keys if k)))
     if isinstance(c, AnyOf) and c.children and all(isinstance(x, HasKey) for x in c.children):
         keys = tuple(k for x in c.children for k in x.keys)  # type: ignore[union-attr]
         return _lookup(HasKey(keys))
     if isinstance(c, AllOf) and c.children:
         found = driving_lookup(c)
         return ((5, 0), found) if found else None
-    if isinstance(c, KeyPrefix) and not c.needle:
+    if isinstance(c, KeyPrefix) and c.drivable and not c.needle and is_driver_prefix(c.prefix):
         return (2, -len(c.prefix)), KeyLookup.prefix(c.prefix)
     if isinstance(c, RangeTest) and c.value is None:
         return _date_lookup(c)
@@ -190,16 +197,14 @@ def _lookup(c: Criterion) -> tuple[tuple[int, int], KeyLookup] | None:
 
 
 def _date_lookup(c: RangeTest) -> tuple[tuple[int, int], KeyLookup] | None:
-    # Index keys are `p>lo` and `p<hi` (fixed width), so bounds map to key ranges.
-    lo_key, hi_key, end = f"{c.param}>", f"{c.param}<", "~"
+    # Lower bounds `p>lo` (fixed width) are driver keys, so these ops map to key ranges;
+    # upper bounds `p<hi` are not indexed (see `server.search.lookup.driver_form`).
+    lo_key, end = f"{c.param}>", "~"
     bounds = {
         "eq": (lo_key + c.lo, lo_key + c.hi + end),
         "lt": (lo_key, lo_key + c.lo),
         "le": (lo_key, lo_key + c.hi + end),
         "sa": (lo_key + c.hi + end, lo_key + HIGH),
-        "gt": (hi_key + c.hi + end, hi_key + HIGH),
-        "ge": (hi_key + c.lo, hi_key + HIGH),
-        "eb": (hi_key, hi_key + c.lo),
     }.get(c.op)
     if bounds is None:
         return None

@@ -4,7 +4,8 @@ Shape (plain JSON/BSON-safe values):
   `k`: sorted unique strings: type-specific keys (see `server.search.types.*`), `?p` presence
        keys for every parameter with a value (`:missing`), `_id|<id>`;
   `r`: range entries `{"p", "lo", "hi", ...}` for date/number/quantity parameters;
-  `s`: `{param: sort value}` (the lowest value of each parameter).
+  `s`: `{param: sort value}` (the lowest value of each parameter);
+  `d`: the driver keys, the only ones the database indexes (`server.search.lookup`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from server.search.fhirpath import Found, Getter, compile_expression
+from server.search.lookup import drivers
 from server.search.registry import SearchParameterRegistry
 from server.search.types import Sink, date, quantity, reference, string, token
 
@@ -79,4 +81,5 @@ class SearchIndexer:
             if found:
                 sink.keys.add("?" + name)
                 indexer(name, found, sink)
-        return {"k": sorted(sink.keys), "r": sink.ranges, "s": sink.sort}
+        return {"k": sorted(sink.keys), "r": sink.ranges, "s": sink.sort,
+                "d": drivers(sink.keys)}

@@ -23,7 +23,11 @@ _ONE_US = timedelta(microseconds=1)
 
 
 def normalise(value: str) -> str:
-    """Return `value` lower-cased, accents stripped and whitespace collapsed (idempotent)."""
+    """Return `value` lower-cased, accents stripped and whitespace collapsed (idempotent).
+
+    `|` counts as whitespace: index keys use it as a separator (see `server.search.lookup`).
+    """
+    value = value.replace("|", " ")
     if value.isascii():
         return " ".join(value.lower().split())
     decomposed = unicodedata.normalize("NFKD", value.casefold())

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -51,7 +52,11 @@ def _current_doc(version: NewVersion) -> Doc:
         "del": version.deleted, "body": version.body, "m": version.method,
     }
     if version.index is not None:
-        doc["ix"] = version.index
+        # Only the driver keys are indexed; the full index document is kept as opaque JSON
+        # bytes for the search module, which is far cheaper to store than nested BSON.
+        index = dict(version.index)
+        doc["d"] = index.pop("d", [])
+        doc["ix"] = orjson.dumps(index)
     return doc
 
 
@@ -77,7 +82,7 @@ class ResourceStore:
 
     async def ensure_indexes(self) -> None:
         """Create the indexes every hot path relies on (idempotent)."""
-        await self.current.create_index([("t", ASCENDING), ("ix.k", ASCENDING)], name="search_keys")
+        await self.current.create_index([("t", ASCENDING), ("d", ASCENDING)], name="search_keys")
         await self.current.create_index(
             [("t", ASCENDING), ("del", ASCENDING)], name="type_live")
         await self.current.create_index([("t", ASCENDING), ("ts", DESCENDING)], name="type_updated")
@@ -194,7 +199,7 @@ class ResourceStore:
         query = self.candidates_filter(resource_type, lookup)
         cursor = self.current.find(query, {"t": 1, "id": 1, "v": 1, "ts": 1, "ix": 1, "del": 1})
         return [
-            Candidate(d["t"], d["id"], d["v"], d["ts"], d.get("ix") or {})
+            Candidate(d["t"], d["id"], d["v"], d["ts"], orjson.loads(d["ix"]) if "ix" in d else {})
             async for d in cursor if not d.get("del")
         ]
 
@@ -205,9 +210,9 @@ class ResourceStore:
         if lookup is None:
             query["del"] = False
         elif lookup.keys:
-            query["ix.k"] = lookup.keys[0] if len(lookup.keys) == 1 else {"$in": list(lookup.keys)}
+            query["d"] = lookup.keys[0] if len(lookup.keys) == 1 else {"$in": list(lookup.keys)}
         else:
-            query["ix.k"] = {"$gte": lookup.lo, "$lt": lookup.hi}
+            query["d"] = {"$gte": lookup.lo, "$lt": lookup.hi}
         return query
 
     async def history_page(self, resource_type: str | None, id_: str | None,

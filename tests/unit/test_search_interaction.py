@@ -50,7 +50,7 @@ class FakeStore:
         for (rtype, _), (_, cand) in self.rows.items():
             if resource_type not in (None, rtype):
                 continue
-            keys = cand.index["k"]
+            keys = cand.index["d"]  # the real store indexes driver keys only
             if lookup is None or (lookup.keys and set(lookup.keys) & set(keys)) or (
                     lookup.lo is not None and lookup.hi is not None
                     and any(lookup.lo <= k < lookup.hi for k in keys)):
@@ -161,9 +161,14 @@ def test_driving_lookup_is_used() -> None:
     store = FakeStore(STORE_DATA)
     run("Patient", [("name", "sm"), ("_id", "p2")], store=store)
     assert store.lookups[-1] == KeyLookup(keys=("_id|p2",))
+    run("Patient", [("birthdate", "lt1990")], store=store)
+    assert store.lookups[-1] is not None and store.lookups[-1].hi == (
+        "birthdate>1990-01-01T00:00:00.000000Z")
+    # Upper bounds are not driver keys: `ge` scans the type, then filters.
     run("Patient", [("birthdate", "ge1990")], store=store)
-    assert store.lookups[-1] is not None and store.lookups[-1].lo == (
-        "birthdate<1990-01-01T00:00:00.000000Z")
+    assert store.lookups[-1] is None
+    run("Patient", [("identifier", "http://example.org/mrn|123")], store=store)
+    assert store.lookups[-1] == KeyLookup(keys=("identifier||123",))
 
 
 def test_sort_and_paging_links() -> None:

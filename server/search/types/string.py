@@ -53,7 +53,7 @@ def criterion(param: SearchParam, modifier: str | None, value: str) -> Criterion
     if modifier is None:
         if not normalise(value):
             raise Invalid(f"{name}: empty string value", expression=name)
-        return KeyPrefix(f"{name}|{cut(normalise(value))}")
+        return KeyPrefix(f"{name}|{cut(normalise(value))}", drivable=True)
     if modifier == "exact":
         return HasKey((f"{name}=|{cut(value)}",))
     if modifier == "contains":

@@ -1,0 +1,45 @@
+"""Driver keys: a lookup on drivers must find a superset of what the full keys match."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.search.lookup import driver_form, drivers, is_driver_prefix
+from server.search.normalise import normalise
+
+PARAMS = st.sampled_from(["name", "identifier", "subject", "birthdate", "code", "family="])
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+KEYS = st.one_of(
+    st.builds(lambda p, v: f"{p}|{v}", PARAMS, TEXT),
+    st.builds(lambda p, s, v: f"{p}|{s}|{v}", PARAMS, TEXT, TEXT),
+    st.builds(lambda p, v: f"{p}>{v}", PARAMS, TEXT),
+    st.builds(lambda p, v: f"{p}<{v}", PARAMS, TEXT),
+    st.builds(lambda p: f"?{p}", PARAMS),
+    st.builds(lambda p, v: f"{p}:text|{v}", PARAMS, TEXT),
+)
+
+
+@given(st.lists(KEYS, max_size=8), KEYS)
+def test_an_exact_key_lookup_is_a_superset(keys: list[str], key: str) -> None:
+    indexed = drivers([*keys, key])
+    driver = driver_form(key)
+    assert driver is None or driver in indexed
+
+
+@given(PARAMS, TEXT, st.integers(min_value=0, max_value=12))
+def test_a_string_prefix_lookup_is_a_superset(param: str, value: str, cut: int) -> None:
+    key = f"{param.rstrip('=')}|{normalise(value)}"
+    prefix = key[:len(param) + 1 + cut]
+    if is_driver_prefix(prefix):
+        assert any(d.startswith(prefix) for d in drivers([key]))
+
+
+def test_forms() -> None:
+    assert driver_form("identifier|http://sys|123") == "identifier||123"
+    assert driver_form("gender|!|female") == "gender||female"
+    assert driver_form("family=|Ödegaard") == "family|odegaard"
+    assert driver_form("subject|Patient/1") == "subject|Patient/1"
+    assert driver_form("birthdate>2015-01-01T00:00:00.000000Z") is not None
+    assert driver_form("birthdate<2015-01-01T00:00:00.000000Z") is None
+    assert driver_form("?name") is None
