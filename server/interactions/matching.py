@@ -20,5 +20,6 @@ async def find_matching(services: Services, resource_type: str,
     if not params:
         raise Invalid("A conditional interaction needs search parameters")
     parsed = parse_search(services.search_parameters, resource_type, params, strict=True)
-    criterion = await resolve(services.store, parsed.criteria, resource_type)
-    return [(c.resource_type, c.id) for c in await find(services.store, resource_type, criterion)]
+    store, registry = services.store, services.search_parameters
+    criterion = await resolve(store, registry, parsed.criteria, resource_type)
+    return [(c.resource_type, c.id) for c in await find(store, registry, resource_type, criterion)]

@@ -51,28 +51,31 @@ def indexer_for(registry: SearchParameterRegistry) -> SearchIndexer:
     return SearchIndexer(registry)
 
 
-async def resolve(store: SearchStore, criterion: Criterion, resource_type: str | None) -> Criterion:
+async def resolve(store: SearchStore, registry: SearchParameterRegistry, criterion: Criterion,
+                  resource_type: str | None) -> Criterion:
     """Return `criterion` with every `Chain`/`Has` replaced by the keys of what they found."""
     if isinstance(criterion, Chain):
         target = criterion.targets[0]
-        found = await find(store, target, await resolve(store, criterion.inner, target))
+        inner = await resolve(store, registry, criterion.inner, target)
+        found = await find(store, registry, target, inner)
         return HasKey(tuple(f"{criterion.param}|{target}/{c.id}" for c in found))
     if isinstance(criterion, Has):
-        inner = await resolve(store, criterion.inner, criterion.resource_type)
-        found = await find(store, criterion.resource_type, inner)
+        inner = await resolve(store, registry, criterion.inner, criterion.resource_type)
+        found = await find(store, registry, criterion.resource_type, inner)
         prefix = f"{criterion.param}|{resource_type}/" if resource_type else f"{criterion.param}|"
         ids = {k[len(prefix):].rsplit("/", 1)[-1] for c in found for k in c.index.get("k", ())
                if k.startswith(prefix)}
         return HasKey(tuple(sorted(f"_id|{i}" for i in ids)))
     if isinstance(criterion, AllOf | AnyOf):
-        resolved = tuple([await resolve(store, c, resource_type) for c in criterion.children])
+        resolved = tuple([await resolve(store, registry, c, resource_type)
+                          for c in criterion.children])
         return type(criterion)(resolved)
     if isinstance(criterion, Not):
-        return Not(await resolve(store, criterion.child, resource_type))
+        return Not(await resolve(store, registry, criterion.child, resource_type))
     return criterion
 
 
-async def find(store: SearchStore, resource_type: str | None,
+async def find(store: SearchStore, registry: SearchParameterRegistry, resource_type: str | None,
                criterion: Criterion) -> list[Candidate]:
     """Return the current resources matching a resolved criterion."""
     if isinstance(criterion, AllOf) and any(
@@ -80,7 +83,8 @@ async def find(store: SearchStore, resource_type: str | None,
         return []  # a chain or _has that found nothing
     if isinstance(criterion, HasKey) and not criterion.keys:
         return []
-    candidates = await store.candidates(resource_type, driving_lookup(criterion))
+    rename = registry.driver_names(resource_type) if resource_type else {}
+    candidates = await store.candidates(resource_type, driving_lookup(criterion, rename))
     return [c for c in candidates if matches(criterion, c.index)]
 
 
@@ -186,8 +190,8 @@ async def search(store: SearchStore, registry: SearchParameterRegistry,
     """
     base_url = base_url.rstrip("/")
     query = parse_search(registry, resource_type, params, strict)
-    criterion = await resolve(store, query.criteria, resource_type)
-    found = sort_candidates(await find(store, resource_type, criterion), query.sort)
+    criterion = await resolve(store, registry, query.criteria, resource_type)
+    found = sort_candidates(await find(store, registry, resource_type, criterion), query.sort)
     page = [] if query.summary == "count" else found[query.offset:query.offset + query.count]
     stored = {(s.resource_type, s.id): s
               for s in await store.read_many((c.resource_type, c.id) for c in page)}

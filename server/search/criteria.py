@@ -8,10 +8,11 @@ searches; the interaction layer resolves them into `HasKey` leaves before anythi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from server.search.lookup import KeyLookup, driver_form, is_driver_prefix
+from server.search.lookup import EMPTY, KeyLookup, driver_form, driver_prefix
 
 HIGH = "\U0010ffff"
 
@@ -161,7 +162,8 @@ def _date_compare(op: str, lo: str, hi: str, slo: str, shi: str) -> bool:
     return False
 
 
-def driving_lookup(criterion: Criterion) -> KeyLookup | None:
+def driving_lookup(criterion: Criterion,
+                   rename: Mapping[str, str] = EMPTY) -> KeyLookup | None:
     """Return the most selective index lookup implied by `criterion`, or None for a full scan.
 
     Preference: `_id` keys, then other exact keys (tokens, references, uris), then prefixes
@@ -170,36 +172,38 @@ def driving_lookup(criterion: Criterion) -> KeyLookup | None:
     best: tuple[tuple[int, int], KeyLookup] | None = None
     children = criterion.children if isinstance(criterion, AllOf) else (criterion,)
     for child in children:
-        option = _lookup(child)
+        option = _lookup(child, rename)
         if option is not None and (best is None or option[0] < best[0]):
             best = option
     return best[1] if best else None
 
 
-def _lookup(c: Criterion) -> tuple[tuple[int, int], KeyLookup] | None:
+def _lookup(c: Criterion, rename: Mapping[str, str]) -> tuple[tuple[int, int], KeyLookup] | None:
     if isinstance(c, HasKey) and c.keys:
-        keys = {driver_form(k) for k in c.keys}
-        if None in keys:
+        forms = {driver_form(k, rename) for k in c.keys}
+        if None in forms:
             return None
         rank = 0 if all(k.startswith("_id|") for k in c.keys) else 1
-        return (rank, len(keys)), KeyLookup(keys=tuple(sorted(k for k in keys if k)))
+        return (rank, len(forms)), KeyLookup(keys=tuple(sorted(k for k in forms if k)))
     if isinstance(c, AnyOf) and c.children and all(isinstance(x, HasKey) for x in c.children):
         keys = tuple(k for x in c.children for k in x.keys)  # type: ignore[union-attr]
-        return _lookup(HasKey(keys))
+        return _lookup(HasKey(keys), rename)
     if isinstance(c, AllOf) and c.children:
-        found = driving_lookup(c)
+        found = driving_lookup(c, rename)
         return ((5, 0), found) if found else None
-    if isinstance(c, KeyPrefix) and c.drivable and not c.needle and is_driver_prefix(c.prefix):
-        return (2, -len(c.prefix)), KeyLookup.prefix(c.prefix)
+    if isinstance(c, KeyPrefix) and c.drivable and not c.needle:
+        prefix = driver_prefix(c.prefix, rename)
+        return ((2, -len(prefix)), KeyLookup.prefix(prefix)) if prefix else None
     if isinstance(c, RangeTest) and c.value is None:
-        return _date_lookup(c)
+        return _date_lookup(c, rename)
     return None
 
 
-def _date_lookup(c: RangeTest) -> tuple[tuple[int, int], KeyLookup] | None:
+def _date_lookup(c: RangeTest,
+                 rename: Mapping[str, str]) -> tuple[tuple[int, int], KeyLookup] | None:
     # Lower bounds `p>lo` (fixed width) are driver keys, so these ops map to key ranges;
     # upper bounds `p<hi` are not indexed (see `server.search.lookup.driver_form`).
-    lo_key, end = f"{c.param}>", "~"
+    lo_key, end = f"{rename.get(c.param, c.param)}>", "~"
     bounds = {
         "eq": (lo_key + c.lo, lo_key + c.hi + end),
         "lt": (lo_key, lo_key + c.lo),

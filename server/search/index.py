@@ -81,5 +81,6 @@ class SearchIndexer:
             if found:
                 sink.keys.add("?" + name)
                 indexer(name, found, sink)
+        rename = self.registry.driver_names(resource["resourceType"])
         return {"k": sorted(sink.keys), "r": sink.ranges, "s": sink.sort,
-                "d": drivers(sink.keys)}
+                "d": drivers(sink.keys, rename)}

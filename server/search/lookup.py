@@ -14,12 +14,14 @@ superset of the matches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from server.search.normalise import normalise
 
 HIGH = "\U0010ffff"
+EMPTY: Mapping[str, str] = {}
+BOOLEANS = ("|true", "|false")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,31 +41,43 @@ class KeyLookup:
         return cls(lo=prefix, hi=prefix + HIGH)
 
 
-def driver_form(key: str) -> str | None:
+def driver_form(key: str, rename: Mapping[str, str] = EMPTY) -> str | None:
     """Return the driver key standing for search key `key`, or None if it has none.
 
-    - presence (`?p`), `:text`, `:of-type` and date upper-bound (`p<hi`) keys: none;
+    - presence (`?p`), `:text`, `:of-type`, boolean and date upper-bound (`p<hi`) keys: none;
     - string exact keys `p=|Raw` → `p|raw` (the normalised key, which exists anyway);
     - system-qualified tokens `p|sys|code`, `p|!|code` → `p||code` (any system);
-    - everything else (`p||code`, `p|norm`, `p|Type/id`, `p|uri`, `p>lo`): itself.
+    - everything else (`p||code`, `p|norm`, `p|Type/id`, `p|uri`, `p>lo`): itself;
+    and the parameter is renamed by `rename` (see `SearchParameterRegistry.driver_names`).
     """
     if key.startswith("?") or ":text|" in key or ":of-type|" in key:
         return None
     param, bar, rest = key.partition("|")
     if not bar:
-        return None if "<" in param else key
+        if ">" not in param:
+            return None  # date upper bounds `p<hi`
+        name, _, bound = param.partition(">")
+        return f"{rename.get(name, name)}>{bound}"
     if param.endswith("="):
-        return f"{param[:-1]}|{normalise(rest)}"
-    if "|" in rest:
-        return f"{param}||{rest.rsplit('|', 1)[1]}"
-    return key
+        param, rest = param[:-1], normalise(rest)
+    elif "|" in rest:
+        rest = "|" + rest.rsplit("|", 1)[1]
+        if rest in BOOLEANS:
+            return None  # never selective
+    return f"{rename.get(param, param)}|{rest}"
 
 
-def drivers(keys: Iterable[str]) -> list[str]:
+def drivers(keys: Iterable[str], rename: Mapping[str, str] = EMPTY) -> list[str]:
     """Return the sorted, unique driver keys of a resource's search keys."""
-    return sorted({d for d in map(driver_form, keys) if d is not None})
+    return sorted({d for d in (driver_form(k, rename) for k in keys) if d is not None})
 
 
-def is_driver_prefix(prefix: str) -> bool:
-    """True if every key starting with `prefix` has a driver starting with `prefix`."""
-    return prefix.count("|") == 1 and driver_form(prefix + "x") == prefix + "x"
+def driver_prefix(prefix: str, rename: Mapping[str, str] = EMPTY) -> str | None:
+    """Return the driver prefix for a string prefix `p|text`, or None if it cannot drive.
+
+    Every key starting with `prefix` then has a driver starting with the result.
+    """
+    if prefix.count("|") != 1:
+        return None
+    form = driver_form(prefix + "x", rename)
+    return form[:-1] if form and form.endswith("x") and form.count("|") == 1 else None

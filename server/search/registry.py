@@ -72,6 +72,7 @@ class SearchParameterRegistry:
         self.definitions = definitions
         self._json: dict[tuple[str, str], dict[str, Any]] = {}
         self._cache: dict[str, dict[str, SearchParam]] = {}
+        self._drivers: dict[str, dict[str, str]] = {}
         for sp in definitions.search_parameters:
             self.add(sp)
 
@@ -80,6 +81,7 @@ class SearchParameterRegistry:
         for base in search_parameter.get("base", []):
             self._json[(base, search_parameter["code"])] = search_parameter
         self._cache.clear()
+        self._drivers.clear()
 
     def for_type(self, resource_type: str) -> dict[str, SearchParam]:
         """Return the supported parameters of `resource_type` by name, incl. Resource-level ones.
@@ -101,6 +103,33 @@ class SearchParameterRegistry:
                     out[code] = param
         self._cache[resource_type] = out
         return out
+
+    def driver_names(self, resource_type: str) -> dict[str, str]:
+        """Map each parameter whose values all appear under a wider parameter to that one.
+
+        `family` (`Patient.name.family`) and `phonetic` (`Patient.name`) map to `name`, `phone`
+        (`Patient.telecom.where(...)`) to `telecom`: their lookups can be driven by the wider
+        parameter's keys, so only those are indexed (see `server.search.lookup`). String and
+        token parameters only, whose keys carry the same value forms.
+        """
+        cached = self._drivers.get(resource_type)
+        if cached is not None:
+            return cached
+        params = [p for p in self.for_type(resource_type).values()
+                  if p.type in ("string", "token") and "|" not in p.expression]
+        params.sort(key=lambda p: (len(p.expression), p.name))
+        names: dict[str, str] = {}
+        for param in params:
+            for wider in params:
+                if wider is param:
+                    break
+                if wider.type == param.type and (
+                        param.expression == wider.expression
+                        or param.expression.startswith(wider.expression + ".")):
+                    names[param.name] = names.get(wider.name, wider.name)
+                    break
+        self._drivers[resource_type] = names
+        return names
 
     def supported_for(self, resource_type: str) -> list[SearchParam]:
         """Return the indexed parameters of `resource_type` sorted by name (for the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.search.lookup import driver_form, drivers, is_driver_prefix
+from server.search.lookup import driver_form, driver_prefix, drivers
 from server.search.normalise import normalise
 
 PARAMS = st.sampled_from(["name", "identifier", "subject", "birthdate", "code", "family="])
@@ -31,8 +31,10 @@ def test_an_exact_key_lookup_is_a_superset(keys: list[str], key: str) -> None:
 def test_a_string_prefix_lookup_is_a_superset(param: str, value: str, cut: int) -> None:
     key = f"{param.rstrip('=')}|{normalise(value)}"
     prefix = key[:len(param) + 1 + cut]
-    if is_driver_prefix(prefix):
-        assert any(d.startswith(prefix) for d in drivers([key]))
+    rename = {"family": "name", "given": "name"}
+    driver = driver_prefix(prefix, rename)
+    if driver is not None:
+        assert any(d.startswith(driver) for d in drivers([key], rename))
 
 
 def test_forms() -> None:
@@ -43,3 +45,6 @@ def test_forms() -> None:
     assert driver_form("birthdate>2015-01-01T00:00:00.000000Z") is not None
     assert driver_form("birthdate<2015-01-01T00:00:00.000000Z") is None
     assert driver_form("?name") is None
+    assert driver_form("active||true") is None
+    assert driver_form("family|smith", {"family": "name"}) == "name|smith"
+    assert driver_form("birthdate>2015", {"birthdate": "x"}) == "x>2015"
