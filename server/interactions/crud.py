@@ -8,6 +8,7 @@ from typing import Any
 import jsonpatch
 
 from server.errors import (
+    Conflict,
     Gone,
     Invalid,
     Issue,
@@ -24,6 +25,7 @@ from server.interactions.versions import check_valid, new_version, tombstone
 from server.store import StoredResource, Transaction
 
 Json = dict[str, Any]
+UPDATE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,10 @@ async def update(services: Services, resource_type: str, id_: str, resource: Jso
                  method: str = "PUT") -> WriteOutcome:
     """Create a new version of `Type/id`, or create it with that id if it does not exist.
 
-    Raises `Invalid` when the body's id is missing or differs from the URL's, and
-    `PreconditionFailed` when `if_match` is not the current version.
+    Raises `Invalid` when the body's id is missing or differs from the URL's,
+    `PreconditionFailed` when `if_match` is not the current version, and `Conflict` when
+    concurrent writers kept winning the race. Without `if_match` the client asked for
+    last-writer-wins, so a lost race is retried on the new current version.
     """
     body_id = resource.get("id")
     if body_id is None:
@@ -93,12 +97,20 @@ async def update(services: Services, resource_type: str, id_: str, resource: Jso
         raise Invalid(f"The resource id '{body_id}' does not match the URL id '{id_}'",
                       expression=f"{resource_type}.id")
     warnings = check_valid(services, resource)
-    previous = await services.store.read(resource_type, id_, tx)
-    _check_if_match(previous, if_match, resource_type, id_)
-    version = new_version(services, resource, id_, previous, method)
-    await services.store.write(version, previous, tx)
-    created = previous is None or previous.deleted
-    return WriteOutcome(version.as_stored(), created=created, warnings=warnings)
+    attempts_left = 1 if if_match is not None or tx is not None else UPDATE_ATTEMPTS
+    while True:
+        previous = await services.store.read(resource_type, id_, tx)
+        _check_if_match(previous, if_match, resource_type, id_)
+        version = new_version(services, resource, id_, previous, method)
+        try:
+            await services.store.write(version, previous, tx)
+        except Conflict:
+            attempts_left -= 1
+            if attempts_left == 0:
+                raise
+            continue
+        created = previous is None or previous.deleted
+        return WriteOutcome(version.as_stored(), created=created, warnings=warnings)
 
 
 async def conditional_update(services: Services, resource_type: str, query: str,
