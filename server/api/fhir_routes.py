@@ -47,6 +47,13 @@ def limit(request: Request) -> int:
     return services_of(request).settings.max_body_bytes
 
 
+def written(request: Request, outcome: crud.WriteOutcome) -> Response:
+    """Answer a write: 201 when it created the resource, 200 otherwise, per `Prefer`."""
+    prefer = Prefer.parse(request.headers.get("prefer"))
+    return write_response(outcome.stored, 201 if outcome.created else 200, base_url(request),
+                          prefer, outcome.warnings)
+
+
 @router.get("/metadata", tags=["system"], summary="CapabilityStatement")
 async def metadata(request: Request) -> Response:
     statement = capability_statement(services_of(request), base_url(request),
@@ -120,9 +127,7 @@ async def create(request: Request, resource_type: str) -> Response:
     resource = await read_resource(request, limit(request), resource_type)
     outcome = await crud.create(services, resource_type, resource,
                                 request.headers.get("if-none-exist"))
-    prefer = Prefer.parse(request.headers.get("prefer"))
-    return write_response(outcome.stored, 201 if outcome.created else 200, base_url(request),
-                          prefer, outcome.warnings)
+    return written(request, outcome)
 
 
 @router.put("/{resource_type}", tags=["type"], summary="conditional update")
@@ -131,9 +136,7 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
     resource = await read_resource(request, limit(request), resource_type)
     outcome = await crud.conditional_update(services, resource_type, request.url.query,
                                             resource, if_match(request))
-    prefer = Prefer.parse(request.headers.get("prefer"))
-    return write_response(outcome.stored, 201 if outcome.created else 200, base_url(request),
-                          prefer, outcome.warnings)
+    return written(request, outcome)
 
 
 @router.delete("/{resource_type}", tags=["type"], summary="conditional delete")
@@ -171,9 +174,7 @@ async def update(request: Request, resource_type: str, id_: str) -> Response:
     services = known_type(request, resource_type)
     resource = await read_resource(request, limit(request), resource_type)
     outcome = await crud.update(services, resource_type, id_, resource, if_match(request))
-    prefer = Prefer.parse(request.headers.get("prefer"))
-    return write_response(outcome.stored, 201 if outcome.created else 200, base_url(request),
-                          prefer, outcome.warnings)
+    return written(request, outcome)
 
 
 @router.patch("/{resource_type}/{id_}", tags=["instance"], summary="patch (JSON Patch)",
@@ -182,8 +183,7 @@ async def patch(request: Request, resource_type: str, id_: str) -> Response:
     services = known_type(request, resource_type)
     operations = await read_patch(request, limit(request))
     outcome = await crud.patch(services, resource_type, id_, operations, if_match(request))
-    prefer = Prefer.parse(request.headers.get("prefer"))
-    return write_response(outcome.stored, 200, base_url(request), prefer, outcome.warnings)
+    return written(request, outcome)
 
 
 @router.delete("/{resource_type}/{id_}", tags=["instance"], summary="delete", name="delete")

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from server.search.registry import split_union
+from server.search.registry import split_top_level, split_union
 
 # A value found in the resource and, for choice elements, the FHIR type its JSON key names.
 Found = tuple[Any, str | None]
@@ -34,22 +34,6 @@ _AS = re.compile(r"(.+?)\s+as\s+([A-Za-z]+)", re.S)
 
 class Unsupported(Exception):
     """The expression is outside the compiled subset (use the fallback)."""
-
-
-def _split_dots(text: str) -> list[str]:
-    parts, depth, quoted, start = [], 0, False, 0
-    for i, ch in enumerate(text):
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and ch == ".":
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts]
 
 
 def _strip_parens(text: str) -> str:
@@ -85,7 +69,7 @@ def compile_steps(branch: str, roots: frozenset[str]) -> list[Step]:
     as_match = _AS.fullmatch(text)
     if as_match:
         return _as_type(compile_steps(as_match[1], roots), as_match[2])
-    parts = _split_dots(text)
+    parts = split_top_level(text, ".")
     if parts[0] not in roots:
         raise Unsupported(branch)
     steps: list[Step] = []

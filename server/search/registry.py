@@ -38,22 +38,28 @@ class SearchParam:
     documentation: str = ""
 
 
-def split_union(expression: str) -> list[str]:
-    """Return the top-level `|` branches of a FHIRPath expression (ignoring nested ones)."""
+def split_top_level(text: str, separator: str) -> list[str]:
+    """Return the stripped parts of a FHIRPath expression split at `separator` characters
+    that are outside parentheses and quotes (`|` for union branches, `.` for path steps)."""
     parts: list[str] = []
     depth, quoted, start = 0, False, 0
-    for i, ch in enumerate(expression):
+    for i, ch in enumerate(text):
         if ch == "'":
             quoted = not quoted
         elif not quoted and ch == "(":
             depth += 1
         elif not quoted and ch == ")":
             depth -= 1
-        elif not quoted and depth == 0 and ch == "|":
-            parts.append(expression[start:i].strip())
+        elif not quoted and depth == 0 and ch == separator:
+            parts.append(text[start:i].strip())
             start = i + 1
-    parts.append(expression[start:].strip())
-    return [p for p in parts if p]
+    parts.append(text[start:].strip())
+    return parts
+
+
+def split_union(expression: str) -> list[str]:
+    """Return the top-level `|` branches of a FHIRPath expression (ignoring nested ones)."""
+    return [p for p in split_top_level(expression, "|") if p]
 
 
 def branch_root(branch: str) -> str:
