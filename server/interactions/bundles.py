@@ -35,7 +35,7 @@ from server.store import NewVersion, StoredResource
 
 Json = dict[str, Any]
 StatusOf = Callable[[FhirError], int]
-ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}  # spec order
 REASONS = {200: "OK", 201: "Created", 204: "No Content"}
 
 
@@ -77,8 +77,7 @@ async def process_bundle(services: Services, base_url: str, body: Json,
     raw_entries = body.get("entry") or []
     if not isinstance(raw_entries, list):
         raise Invalid("Bundle.entry must be an array", expression="Bundle.entry")
-    entries = [_parse_entry(services, i, e, kind == "transaction")
-               for i, e in enumerate(raw_entries)]
+    entries = [_parse_entry(services, i, e) for i, e in enumerate(raw_entries)]
     if kind == "batch":
         responses = [await _batch_entry(services, base_url, e, status_of, minimal)
                      for e in entries]
@@ -87,15 +86,18 @@ async def process_bundle(services: Services, base_url: str, body: Json,
     return bundle("transaction-response", [e.response for e in entries])
 
 
-def _parse_entry(services: Services, index: int, raw: Any, strict: bool) -> Entry:
+def _parse_entry(services: Services, index: int, raw: Any) -> Entry:
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
         raise Invalid("Each entry needs a request", expression=f"{where}.request")
     request = raw["request"]
     method, url = request.get("method"), request.get("url")
     if method not in ORDER or not isinstance(url, str) or not url:
-        raise Invalid("request.method must be GET, HEAD, POST, PUT, PATCH or DELETE, "
+        raise Invalid("request.method must be GET, HEAD, POST, PUT or DELETE, "
                       "with a request.url", expression=f"{where}.request")
+    if method == "PATCH":
+        raise Invalid("PATCH entries are not supported in Bundles; PATCH the resource with "
+                      "JSON Patch over HTTP", expression=f"{where}.request.method")
     resource = raw.get("resource")
     if method in ("POST", "PUT") and not isinstance(resource, dict):
         raise Invalid(f"A {method} entry needs a resource", expression=f"{where}.resource")
@@ -106,14 +108,10 @@ def _parse_entry(services: Services, index: int, raw: Any, strict: bool) -> Entr
     entry.resource_type = parts[0]
     entry.id = parts[1] if len(parts) > 1 else None
     entry.query = entry.query or None
-    if method == "PATCH" and isinstance(resource, dict) \
-            and resource.get("resourceType") == "Binary":
-        raise Invalid("PATCH entries take FHIRPath Patch, which is not supported; "
-                      "use PATCH with JSON Patch over HTTP", expression=f"{where}.resource")
     if not services.supports_type(entry.resource_type) and method != "GET":
         raise Invalid(f"Unknown resource type '{entry.resource_type}'",
                       expression=f"{where}.request.url")
-    if strict and method in ("POST", "PUT") and resource is not None \
+    if method in ("POST", "PUT") and resource is not None \
             and resource.get("resourceType") != entry.resource_type:
         raise Invalid("The resource type does not match request.url",
                       expression=f"{where}.resource")
@@ -201,8 +199,6 @@ async def _plan_write(services: Services, entry: Entry, tx: Any,
             entry.response = response_entry("204 No Content")
             return None
         return tombstone(entry.existing, moment)
-    if entry.method == "PATCH":
-        raise Invalid("PATCH inside a transaction is not supported", expression=entry.where)
     assert entry.resource is not None
     previous = entry.existing if entry.method == "PUT" else None
     return new_version(services, entry.resource, entry.id, previous, entry.method, moment)
