@@ -223,7 +223,7 @@ class ResourceStore:
         Scope: one instance (type and id), one type (id None) or the whole system (both None).
         Every query is shaped to one index: (t, id, v) for an instance, (t, ts) or (ts) else.
         """
-        order = [("ts", DESCENDING), ("v", DESCENDING)]
+        order = [("ts", DESCENDING)]  # the (t, ts) and (ts) index order: no in-memory sort
         if id_ is not None:
             versions = [d async for d in self.history.find({"t": resource_type, "id": id_})]
             current = await self.current.find_one({"_id": f"{resource_type}/{id_}"})

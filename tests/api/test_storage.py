@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -41,6 +42,9 @@ def test_hot_paths_use_indexes(client: httpx.Client, db: Any, tag: str) -> None:
             "Patient", KeyLookup.prefix("name|smi"))).explain(),
         "type scan": db.resources.find(ResourceStore.candidates_filter("Patient", None)).explain(),
         "instance history": db.history.find({"t": "Patient", "id": created["id"]}).explain(),
+        "type history": db.history.find({"t": "Patient"}).sort("ts", -1).limit(20).explain(),
+        "type history since": db.resources.find(
+            {"t": "Patient", "ts": {"$gte": datetime(2020, 1, 1, tzinfo=UTC)}}).explain(),
     }
     for name, plan in plans.items():
         stages = winning_stages(plan)
