@@ -192,7 +192,8 @@ async def _plan_write(services: Services, entry: Entry, tx: Any,
                                         version_id=found.version_id,
                                         last_modified=format_instant(found.last_updated))
         return None
-    entry.existing = await services.store.read(entry.resource_type, entry.id, tx)
+    if entry.method != "POST":  # a POST's id is freshly assigned: nothing to read
+        entry.existing = await services.store.read(entry.resource_type, entry.id, tx)
     _check_if_match(entry)
     if entry.method == "DELETE":
         if entry.existing is None or entry.existing.deleted:
@@ -200,8 +201,7 @@ async def _plan_write(services: Services, entry: Entry, tx: Any,
             return None
         return tombstone(entry.existing, moment)
     assert entry.resource is not None
-    previous = entry.existing if entry.method == "PUT" else None
-    return new_version(services, entry.resource, entry.id, previous, entry.method, moment)
+    return new_version(services, entry.resource, entry.id, entry.existing, entry.method, moment)
 
 
 def _check_if_match(entry: Entry) -> None:
