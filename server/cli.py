@@ -62,9 +62,10 @@ def serve(
         _run(settings)
     except FhirError as error:
         raise fail(str(error)) from None
+    except OSError as error:  # e.g. a data dir that cannot be created
+        raise fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")) from None
     finally:
-        if embedded is not None:
-            embedded.stop()
+        if embedded is not None and embedded.stop():
             typer.echo("cradle: embedded database stopped", err=True)
 
 

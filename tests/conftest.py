@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from server.api.app import create_app
 from server.config import Settings
@@ -35,9 +36,15 @@ def settings(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
-def server_url(settings: Settings) -> Iterator[str]:
+def app(settings: Settings) -> FastAPI:
+    """The real Cradle app (its services exist once the server below has started it)."""
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def server_url(app: FastAPI, settings: Settings) -> Iterator[str]:
     """Run the real app under uvicorn in a thread; yield its base URL (http://127.0.0.1:PORT)."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port,
                             log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

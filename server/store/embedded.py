@@ -6,7 +6,6 @@ Kept in its own process on purpose: in-process it would share the GIL with the A
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -93,17 +92,21 @@ class EmbeddedDatabase:
         self.stop()
         raise Unavailable(f"embedded database did not answer within {self.start_timeout:.0f}s")
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Stop the server cleanly (SIGTERM, then SIGKILL after `timeout`)."""
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Stop the server cleanly (SIGTERM, then SIGKILL after `timeout`).
+
+        Returns True if a running server was stopped.
+        """
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
-            return
+            return False
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        return True
 
     def __enter__(self) -> EmbeddedDatabase:
         self.start()
@@ -121,11 +124,3 @@ def _tail(path: Path, lines: int = 3) -> str:
         return "no log"
     return " | ".join(text[-lines:]) or "no log"
 
-
-def pid_alive(pid: int) -> bool:
-    """True if a process with this pid exists."""
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

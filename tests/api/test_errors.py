@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
+from fastapi import FastAPI
 
 from tests.builders import patient
 
@@ -73,6 +77,21 @@ def test_server_errors_are_operation_outcomes_without_traces(client: httpx.Clien
     response = client.get("/Patient", params={"birthdate": "not-a-date"})
     body = outcome(response, 400)
     assert "Traceback" not in response.text and body
+
+
+def test_unexpected_failures_are_500_outcomes_and_logged(
+        client: httpx.Client, app: FastAPI, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(app.state.services.store, "read", broken)
+    with caplog.at_level(logging.ERROR, logger="cradle.api"):
+        response = client.get("/Patient/anything")
+    body = outcome(response, 500)
+    assert "disk on fire" not in response.text and "Traceback" not in response.text
+    assert body["issue"][0]["code"] == "exception"
+    assert "disk on fire" in caplog.text
 
 
 def test_health(server_url: str) -> None:

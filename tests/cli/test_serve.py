@@ -82,6 +82,17 @@ def test_unreachable_database_is_one_clear_line(data_dir: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_unusable_data_dir_is_one_clear_line(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    result = subprocess.run(
+        [*CRADLE, "serve", "--port", str(free_port()), "--data-dir", str(not_a_dir)],
+        capture_output=True, text=True, timeout=60, env=environment())
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cradle: error:"), result.stderr
+
+
 def test_env_gives_the_mongo_uri(data_dir: Path) -> None:
     env = environment(CRADLE_MONGO_URI=f"mongodb://127.0.0.1:{free_port()}/")
     result = subprocess.run([*CRADLE, "serve", "--port", str(free_port())], capture_output=True,
