@@ -9,30 +9,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from server import __version__
-from server.api import fhir_routes, health
+from server.api import fhir_routes, health, operation_routes
+from server.operations.registry import load_all
 from server.api.outcomes import install_handlers
 from server.config import Settings
 from server.definitions import load_r4
+from server.interactions.conformance import Conformance
 from server.interactions.services import Services
-from server.search.index import SearchIndexer
-from server.search.registry import SearchParameterRegistry
 from server.store import ResourceStore
-from server.validation import ResourceValidator
 
 
 async def build_services(settings: Settings) -> Services:
     """Connect to the database named by `settings` and build every collaborator."""
     if not settings.mongo_uri:
         raise ValueError("build_services needs settings.mongo_uri (the CLI starts the database)")
-    definitions = load_r4()
-    registry = SearchParameterRegistry(definitions)
     store = ResourceStore.connect(settings.mongo_uri, settings.database)
     await store.ensure_indexes()
-    return Services(
-        settings=settings, definitions=definitions, store=store,
-        validator=ResourceValidator(definitions), indexer=SearchIndexer(registry),
-        search_parameters=registry,
-    )
+    return Services(settings=settings, store=store, conformance=Conformance(load_r4().copy()))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -51,7 +44,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Cradle FHIR server", version=__version__, lifespan=lifespan,
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     install_handlers(app)
+    load_all()
     app.include_router(health.router)
+    app.include_router(operation_routes.router)  # before fhir_routes: `$name` is no id
     app.include_router(fhir_routes.router)
     return app
 

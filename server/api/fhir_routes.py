@@ -21,7 +21,10 @@ from server.api.requests import (
 from server.api.responses import json_response, resource_response, write_response
 from server.errors import Invalid, Issue, NotFound
 from server.interactions import bundles, crud
-from server.interactions.capabilities import TYPE_INTERACTIONS, capability_statement
+from server.interactions.capabilities import (
+    TYPE_INTERACTIONS, OperationSummary, capability_statement,
+)
+from server.operations.registry import OPERATIONS
 from server.interactions.history import history
 from server.interactions.search import search
 from server.interactions.services import Services
@@ -56,8 +59,11 @@ def written(request: Request, outcome: crud.WriteOutcome) -> Response:
 
 @router.get("/metadata", tags=["system"], summary="CapabilityStatement")
 async def metadata(request: Request) -> Response:
+    operations = [OperationSummary(op.name, op.definition, op.resource_types,
+                                   "system" in op.levels, bool({"type", "instance"} & op.levels))
+                  for op in OPERATIONS]
     statement = capability_statement(services_of(request), base_url(request),
-                                     type_interactions(), system_interactions())
+                                     type_interactions(), system_interactions(), operations)
     return json_response(statement)
 
 

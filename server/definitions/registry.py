@@ -31,6 +31,7 @@ class Definitions:
     """An immutable-by-convention index of conformance resources."""
 
     def __init__(self, resources_: Iterable[Json]) -> None:
+        self.resources: list[Json] = []
         self.by_url: dict[str, Json] = {}
         self.structure_definitions: dict[str, Json] = {}
         self.value_sets: dict[str, Json] = {}
@@ -42,6 +43,8 @@ class Definitions:
 
     def add(self, resource: Json) -> None:
         """Register one conformance resource (a later one with the same URL wins)."""
+        self.resources.append(resource)
+        self.__dict__.pop("resource_types", None)  # recomputed on next use
         url = resource.get("url")
         kind = resource.get("resourceType")
         if url:
@@ -59,6 +62,10 @@ class Definitions:
             self.search_parameters.append(resource)
         else:
             self.other.append(resource)
+
+    def copy(self) -> Definitions:
+        """Return an independent registry with the same resources (to add to safely)."""
+        return Definitions(self.resources)
 
     def structure_definition(self, name_or_url: str) -> Json | None:
         """Return the StructureDefinition for a type name (`Patient`) or canonical URL."""

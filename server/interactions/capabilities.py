@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from server import FHIR_VERSION, __version__
@@ -19,10 +20,23 @@ FORMATS = ("application/fhir+json", "application/json", "json")
 PATCH_FORMATS = ("application/json-patch+json",)
 
 
+@dataclass(frozen=True)
+class OperationSummary:
+    """What the CapabilityStatement says of one `$operation` (None types: every type)."""
+
+    name: str
+    definition: str
+    resource_types: frozenset[str] | None
+    system: bool
+    typed: bool
+
+
 def capability_statement(services: Services, base_url: str, type_interactions: list[str],
-                         system_interactions: list[str]) -> Json:
-    """Return the CapabilityStatement for `base_url`, stating the interactions the API routes."""
-    resources = [_resource(services, t, type_interactions)
+                         system_interactions: list[str],
+                         operations: list[OperationSummary]) -> Json:
+    """Return the CapabilityStatement for `base_url`: the interactions and operations the API
+    routes, and the search parameters the registry indexes."""
+    resources = [_resource(services, t, type_interactions, operations)
                  for t in sorted(services.definitions.resource_types)]
     return {
         "resourceType": "CapabilityStatement",
@@ -38,12 +52,17 @@ def capability_statement(services: Services, base_url: str, type_interactions: l
             "mode": "server",
             "resource": resources,
             "interaction": [{"code": code} for code in system_interactions],
+            "operation": [{"name": op.name, "definition": op.definition}
+                          for op in operations if op.system],
         }],
     }
 
 
-def _resource(services: Services, resource_type: str, interactions: list[str]) -> Json:
+def _resource(services: Services, resource_type: str, interactions: list[str],
+              operations: list[OperationSummary]) -> Json:
     params = services.search_parameters.supported_for(resource_type)
+    ops = [{"name": op.name, "definition": op.definition} for op in operations
+           if op.typed and (op.resource_types is None or resource_type in op.resource_types)]
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -61,4 +80,5 @@ def _resource(services: Services, resource_type: str, interactions: list[str]) -
             {"name": p.name, "definition": p.url, "type": p.type}
             for p in sorted(params, key=lambda p: p.name)
         ],
+        "operation": ops,
     }

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from server.config import Settings
 from server.definitions import Definitions
-from server.errors import Issue
+from server.interactions.conformance import Conformance
+from server.search.index import SearchIndexer
 from server.search.registry import SearchParameterRegistry
 from server.store import ResourceStore
-
-
-class Validator(Protocol):
-    def validate(self, resource: dict[str, Any], profile: str | None = None) -> list[Issue]:
-        """Return every issue found in `resource` (empty when valid)."""
-        ...
-
-
-class Indexer(Protocol):
-    def build_index(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """Return the search index document stored beside the resource."""
-        ...
+from server.validation import ResourceValidator
 
 
 @dataclass(frozen=True)
@@ -29,11 +18,24 @@ class Services:
     """Everything the interactions use; tests build one with real parts against a test DB."""
 
     settings: Settings
-    definitions: Definitions
     store: ResourceStore
-    validator: Validator
-    indexer: Indexer
-    search_parameters: SearchParameterRegistry
+    conformance: Conformance
+
+    @property
+    def definitions(self) -> Definitions:
+        return self.conformance.definitions
+
+    @property
+    def validator(self) -> ResourceValidator:
+        return self.conformance.validator
+
+    @property
+    def indexer(self) -> SearchIndexer:
+        return self.conformance.indexer
+
+    @property
+    def search_parameters(self) -> SearchParameterRegistry:
+        return self.conformance.search_parameters
 
     def supports_type(self, resource_type: str) -> bool:
         """True for every concrete R4 resource type."""
