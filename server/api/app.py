@@ -10,12 +10,12 @@ from fastapi import FastAPI
 
 from server import __version__
 from server.api import fhir_routes, health, operation_routes
-from server.operations.registry import load_all
 from server.api.outcomes import install_handlers
 from server.config import Settings
 from server.definitions import load_r4
 from server.interactions.conformance import Conformance
 from server.interactions.services import Services
+from server.operations.registry import load_all
 from server.store import ResourceStore
 
 

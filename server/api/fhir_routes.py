@@ -22,12 +22,14 @@ from server.api.responses import json_response, resource_response, write_respons
 from server.errors import Invalid, Issue, NotFound
 from server.interactions import bundles, crud
 from server.interactions.capabilities import (
-    TYPE_INTERACTIONS, OperationSummary, capability_statement,
+    TYPE_INTERACTIONS,
+    OperationSummary,
+    capability_statement,
 )
-from server.operations.registry import OPERATIONS
 from server.interactions.history import history
 from server.interactions.search import search
 from server.interactions.services import Services
+from server.operations.registry import OPERATIONS
 
 router = APIRouter(prefix="/fhir")
 
