@@ -42,16 +42,25 @@ class Definitions:
             self.add(resource)
 
     def add(self, resource: Json) -> None:
-        """Register one conformance resource (a later one with the same URL wins)."""
+        """Register one conformance resource.
+
+        `url|version` always names exactly that version. A plain `url` names the version in
+        force: the best by status (active, then draft; never retired over another), then by
+        version number, so publishing a draft never changes what existing writes are held to
+        while an active version exists.
+        """
         self.resources.append(resource)
         self.__dict__.pop("resource_types", None)  # recomputed on next use
         url = resource.get("url")
         kind = resource.get("resourceType")
         if url:
-            self.by_url[url] = resource
             version = resource.get("version")
             if version:
                 self.by_url[f"{url}|{version}"] = resource
+            current = self.by_url.get(url)
+            if current is not None and _precedence(current) > _precedence(resource):
+                return
+            self.by_url[url] = resource
         if kind == "StructureDefinition" and url:
             self.structure_definitions[url] = resource
         elif kind == "ValueSet" and url:
@@ -68,9 +77,12 @@ class Definitions:
         return Definitions(self.resources)
 
     def structure_definition(self, name_or_url: str) -> Json | None:
-        """Return the StructureDefinition for a type name (`Patient`) or canonical URL."""
+        """Return the StructureDefinition for a type name (`Patient`) or canonical URL
+        (`url|version` for one version, else the version in force), or None."""
         url = name_or_url if "/" in name_or_url else SD_BASE + name_or_url
-        return self.structure_definitions.get(url.split("|")[0]) or self.by_url.get(url)
+        if "|" in url:
+            return self.by_url.get(url)
+        return self.structure_definitions.get(url)
 
     def value_set(self, url: str) -> Json | None:
         """Return the ValueSet with this canonical (optionally `|version`), or None."""
@@ -96,6 +108,16 @@ class Definitions:
 
     def __iter__(self) -> Iterator[Json]:
         return iter(self.structure_definitions.values())
+
+
+STATUS_PRECEDENCE = {"active": 3, "draft": 2, "unknown": 1, "retired": 0}
+
+
+def _precedence(resource: Json) -> tuple[int, tuple[int | str, ...]]:
+    status = STATUS_PRECEDENCE.get(resource.get("status", "unknown"), 1)
+    version = tuple(int(p) if p.isdigit() else p
+                    for p in str(resource.get("version", "")).replace("-", ".").split("."))
+    return status, version
 
 
 def read_bundle(name: str) -> list[Json]:
