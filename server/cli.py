@@ -14,10 +14,14 @@ import uvicorn
 
 from server.config import Settings
 from server.errors import FhirError
+from server.profiles.cli import app as profiles_app
 from server.store.embedded import EmbeddedDatabase, redact, wait_until_answering
 
 app = typer.Typer(help="Cradle: FHIR R4 interoperability server for child protection.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+
+app.add_typer(profiles_app, name="profiles")
 
 
 @app.callback()

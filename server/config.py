@@ -28,6 +28,9 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     default_page_size: int = 20
     max_page_size: int = 1000
+    profiles_dir: Path | None = None  # None: the built-in profiles shipped with the package
+    enforce_profiles: bool = True  # Patient/ServiceRequest/Flag writes must conform to
+    # Child/Referral/Concern (see `profiles/enforcement.json`)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -40,6 +43,8 @@ class Settings:
             "DATABASE": ("database", str), "LOG_LEVEL": ("log_level", str.lower),
             "MAX_BODY_BYTES": ("max_body_bytes", int), "PAGE_SIZE": ("default_page_size", int),
             "MAX_PAGE_SIZE": ("max_page_size", int),
+            "PROFILES_DIR": ("profiles_dir", Path),
+            "ENFORCE_PROFILES": ("enforce_profiles", _boolean),
         }
         for suffix, (name, convert) in conversions.items():
             raw = env.get(ENV_PREFIX + suffix)
@@ -54,3 +59,13 @@ class Settings:
     def db_dir(self) -> Path:
         """Where the embedded database keeps its files."""
         return self.data_dir / "db"
+
+
+def _boolean(raw: str) -> bool:
+    """Parse an environment flag: true/1/yes/on or false/0/no/off."""
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, not '{raw}'")

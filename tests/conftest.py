@@ -32,7 +32,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedDatab
 @pytest.fixture(scope="session")
 def settings(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(mongo_uri=database.uri, data_dir=tmp_path_factory.mktemp("data"),
-                    port=free_port(), max_body_bytes=256 * 1024, log_level="warning")
+                    port=free_port(), max_body_bytes=256 * 1024, log_level="warning", enforce_profiles=False)
 
 
 @pytest.fixture(scope="session")

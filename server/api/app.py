@@ -13,9 +13,16 @@ from server.api import fhir_routes, health, operation_routes
 from server.api.outcomes import install_handlers
 from server.config import Settings
 from server.definitions import load_r4
+from server.interactions.builtin import load_stored, publish_builtin
 from server.interactions.conformance import Conformance
 from server.interactions.services import Services
 from server.operations.registry import load_all
+from server.profiles.loader import (
+    default_profile_dir,
+    load_enforcement,
+    load_profile_dir,
+    with_snapshots,
+)
 from server.store import ResourceStore
 
 
@@ -25,7 +32,16 @@ async def build_services(settings: Settings) -> Services:
         raise ValueError("build_services needs settings.mongo_uri (the CLI starts the database)")
     store = ResourceStore.connect(settings.mongo_uri, settings.database)
     await store.ensure_indexes()
-    return Services(settings=settings, store=store, conformance=Conformance(load_r4().copy()))
+    profile_dir = settings.profiles_dir or default_profile_dir()
+    definitions = load_r4().copy()  # the cached R4 registry is never mutated
+    builtin = with_snapshots(load_profile_dir(profile_dir), definitions)
+    for resource in builtin:
+        definitions.add(resource)
+    conformance = Conformance(definitions, load_enforcement(profile_dir))
+    services = Services(settings=settings, store=store, conformance=conformance)
+    await publish_builtin(services, builtin)
+    await load_stored(services)
+    return services
 
 
 def create_app(settings: Settings) -> FastAPI:

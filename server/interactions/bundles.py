@@ -125,7 +125,8 @@ async def _transaction(services: Services, base_url: str, entries: list[Entry],
                     key=lambda e: ORDER[e.method])
     for entry in writes:
         if entry.resource is not None:
-            entry.resource = rewrite_references(entry.resource, references)
+            entry.resource = services.conformance.prepare(
+                rewrite_references(entry.resource, references))
             check_valid(services, entry.resource, f"{entry.where}.resource")
     moment = now()
     async with services.store.transaction() as tx:
@@ -136,6 +137,9 @@ async def _transaction(services: Services, base_url: str, entries: list[Entry],
                 planned.append((version, entry.existing))
                 entry.response = _write_response(base_url, entry, version, minimal)
         await services.store.write_all(planned, tx)
+    for entry in writes:  # committed: conformance resources take effect
+        if entry.resource is not None:
+            services.conformance.register(entry.resource)
     for entry in entries:
         if entry.method in ("GET", "HEAD"):
             entry.response = await _read_entry(services, base_url, entry)

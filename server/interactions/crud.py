@@ -74,9 +74,11 @@ async def create(services: Services, resource_type: str, resource: Json,
                 f"If-None-Exist '{if_none_exist}' matched {len(matches)} resources")
         if matches:
             return WriteOutcome(await read(services, *matches[0], tx), created=False)
+    resource = services.conformance.prepare(resource)
     warnings = check_valid(services, resource)
     version = new_version(services, resource, id_ or new_id(), None, "POST")
     await services.store.write(version, None, tx)
+    services.conformance.register(resource)
     return WriteOutcome(version.as_stored(), created=True, warnings=warnings)
 
 
@@ -96,6 +98,7 @@ async def update(services: Services, resource_type: str, id_: str, resource: Jso
     if body_id != id_:
         raise Invalid(f"The resource id '{body_id}' does not match the URL id '{id_}'",
                       expression=f"{resource_type}.id")
+    resource = services.conformance.prepare(resource)
     warnings = check_valid(services, resource)
     attempts_left = 1 if if_match is not None or tx is not None else UPDATE_ATTEMPTS
     while True:
@@ -109,6 +112,7 @@ async def update(services: Services, resource_type: str, id_: str, resource: Jso
             if attempts_left == 0:
                 raise
             continue
+        services.conformance.register(resource)
         created = previous is None or previous.deleted
         return WriteOutcome(version.as_stored(), created=created, warnings=warnings)
 

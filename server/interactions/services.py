@@ -37,6 +37,12 @@ class Services:
     def search_parameters(self) -> SearchParameterRegistry:
         return self.conformance.search_parameters
 
+    def required_profile(self, resource_type: str) -> str | None:
+        """The profile every write of this type must conform to (None: base R4 only)."""
+        if not self.settings.enforce_profiles:
+            return None
+        return self.conformance.required_profiles.get(resource_type)
+
     def supports_type(self, resource_type: str) -> bool:
         """True for every concrete R4 resource type."""
         return resource_type in self.definitions.resource_types

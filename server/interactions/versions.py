@@ -16,11 +16,14 @@ Json = dict[str, Any]
 
 
 def check_valid(services: Services, resource: Json, where: str | None = None) -> list[Issue]:
-    """Validate `resource`; return its warnings, or raise `Unprocessable` with every issue.
+    """Validate `resource` (against the profile its type must conform to, when enforced, and
+    every known profile in its `meta.profile`); return its warnings, or raise `Unprocessable`
+    with every issue.
 
     `where` prefixes each expression (e.g. `Bundle.entry[3].resource`) for resources in a Bundle.
     """
-    issues = services.validator.validate(resource)
+    issues = services.validator.validate(resource, services.required_profile(
+        resource["resourceType"]))
     if where:
         issues = [_relocate(issue, where) for issue in issues]
     if any(is_error(issue) for issue in issues):

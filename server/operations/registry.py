@@ -63,6 +63,6 @@ def find(name: str, level: Level, resource_type: str | None) -> Operation:
 
 def load_all() -> list[Operation]:
     """Import every operation module (each registers itself) and return the registry."""
-    from server.operations import validate  # noqa: F401  (registers on import)
+    from server.operations import snapshot, terminology, validate  # noqa: F401  (they register)
 
     return OPERATIONS

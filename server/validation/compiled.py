@@ -4,7 +4,11 @@ A snapshot is a flat, ordered list of element definitions. Walking it per valida
 slow, so each SD is compiled once into `Node`s: a dict from JSON property name to a
 `Slot` saying how that property's value is checked. Choice elements (`value[x]`) get one
 slot per allowed type (`valueString`, `valueQuantity`, ...). Complex types are linked
-lazily by name so mutually recursive types (Identifier <-> Reference, Extension) work.
+lazily by name or profile URL so mutually recursive types (Identifier <-> Reference,
+Extension) work. Elements are grouped by `ElementDefinition.id`, so a slice
+(`Patient.identifier:nhs`) and its children compile to their own node, attached to the
+sliced slot. Compiled trees are cached per URL for the life of the `Compiler`: build a
+new `ResourceValidator` when the definitions change.
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.definitions.registry import Definitions
+from server.definitions.registry import SD_BASE, Definitions
+from server.validation.fixed import constraint_value
+from server.validation.invariants import Constraint, InvariantCompiler
 from server.validation.primitives import PrimitiveCheck, build_primitive_checks
+from server.validation.slicing import Expectation, Slicing, expectations
 
 PRIMITIVE, COMPLEX, RESOURCE = 0, 1, 2
 
@@ -27,22 +34,32 @@ _SYSTEM_TYPES = {
 
 @dataclass(slots=True, eq=False)
 class Slot:
-    """How the value of one JSON property is validated."""
+    """How the value of one JSON property (or one slice of it) is validated."""
 
     key: str  # JSON property name, e.g. `valueQuantity` or `given`
     label: str  # FHIRPath step used in expressions, e.g. `value.ofType(Quantity)`
     group: str  # element name shared by all alternatives of a choice, e.g. `value`
-    element: str  # ElementDefinition.path, for diagnostics
+    element: str  # ElementDefinition.id, for diagnostics
     min: int
     max: int | None  # None means unbounded
     many: bool  # JSON array (decided by the base definition's max, as the spec says)
     kind: int  # PRIMITIVE, COMPLEX or RESOURCE
     type_code: str
     check: PrimitiveCheck | None = None
-    target: str | None = None  # node key of a complex type or backbone element
+    target: str | None = None  # node key of a complex type, profile or backbone element
     node: Node | None = None  # resolved from `target` on first use
     binding: str | None = None  # ValueSet URL of a required binding
     choice: bool = False
+    fixed: Any = None
+    pattern: Any = None
+    constraints: tuple[Constraint, ...] = ()
+    slicing: Slicing | None = None
+    slice_name: str | None = None
+    expect: tuple[Expectation, ...] = ()  # discriminator expectations of a slice
+    by_url: bool = False  # a plain Extension: validated by the definition of its url
+    target_types: frozenset[str] | None = None  # Reference target types (None: any)
+    # (profile URL, resource type) of target profiles that need the target to check
+    target_profiles: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -54,6 +71,8 @@ class Node:
     slots: dict[str, Slot] = field(default_factory=dict)
     # (element name, ElementDefinition.path, JSON keys any of which satisfies min >= 1)
     required: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    sliced: list[Slot] = field(default_factory=list)  # slots with slices, for slice mins
+    constraints: tuple[Constraint, ...] = ()  # invariants of the type's root element
 
 
 class Compiler:
@@ -62,6 +81,7 @@ class Compiler:
     def __init__(self, definitions: Definitions) -> None:
         self._defs = definitions
         self.checks: dict[str, PrimitiveCheck] = build_primitive_checks(definitions)
+        self.invariants = InvariantCompiler()
         self._nodes: dict[str, Node] = {}
         self._missing: set[str] = set()
 
@@ -82,37 +102,73 @@ class Compiler:
         """Return the node for a complex slot, compiling its type on first use."""
         if slot.node is None and slot.target is not None:
             target = slot.target
+            if "#" in target and target not in self._nodes:
+                self.node(target.split("#", 1)[0])
             slot.node = self._nodes.get(target) if "#" in target else self.node(target)
         return slot.node
 
     def _compile(self, sd: dict[str, Any]) -> Node:
         url: str = sd["url"]
-        # Slices need slicing support; their unsliced base element stays in the snapshot.
-        elements = [e for e in sd["snapshot"]["element"] if ":" not in e.get("id", "")]
-        root_path: str = elements[0]["path"]
+        elements = [{**e, "id": e.get("id") or e["path"]} for e in sd["snapshot"]["element"]]
+        by_id = {e["id"]: e for e in elements}
+        root_id: str = elements[0]["id"]
         is_resource = sd.get("kind") == "resource"
         children: dict[str, list[dict[str, Any]]] = {}
+        stack = [root_id]
         for element in elements[1:]:
-            parent = element["path"].rsplit(".", 1)[0]
-            children.setdefault(parent, []).append(element)
-        nodes = {
-            path: Node(sd["type"] if path == root_path else path, is_resource and path == root_path)
-            for path in children
-        }
-        nodes.setdefault(root_path, Node(sd["type"], is_resource))
-        for path, node in nodes.items():
-            self._nodes[f"{url}#{path}"] = node
+            while len(stack) > 1 and not element["id"].startswith(stack[-1] + "."):
+                stack.pop()
+            children.setdefault(stack[-1], []).append(element)
+            stack.append(element["id"])
+        nodes = {eid: Node(sd["type"] if eid == root_id else by_id[eid]["path"],
+                           is_resource and eid == root_id) for eid in children}
+        nodes.setdefault(root_id, Node(sd["type"], is_resource))
+        nodes[root_id].constraints = self.invariants.constraints(elements[0])
+        for eid, node in nodes.items():
+            self._nodes[f"{url}#{eid}"] = node
         for parent, elements_ in children.items():
             node = nodes[parent]
             for element in elements_:
-                at_root = parent == root_path and is_resource
-                self._add_element(node, url, element, element["path"] in children, at_root)
-        self._nodes[url] = nodes[root_path]
-        return nodes[root_path]
+                at_root = parent == root_id and is_resource
+                inline = element["id"] in children
+                if "sliceName" in element:
+                    self._add_slice(node, url, element, inline, by_id)
+                else:
+                    self._add_element(node, url, element, inline, at_root)
+        self._nodes[url] = nodes[root_id]
+        return nodes[root_id]
+
+    def _add_slice(self, node: Node, url: str, element: dict[str, Any], inline: bool,
+                   by_id: dict[str, Any]) -> None:
+        name = element["path"].rsplit(".", 1)[1]
+        base = node.slots.get(name)
+        # Choice-type slices (value[x]:valueQuantity) and reslices are not supported.
+        if base is None or base.slicing is None or "/" in element["sliceName"]:
+            return
+        slots, _ = self._slots(url, element, inline, False)
+        slice_ = slots[0]
+        slice_.slice_name = element["sliceName"]
+        slice_.expect = expectations(base.slicing, element, by_id, self._defs)
+        base.slicing.slices.append(slice_)
 
     def _add_element(
         self, node: Node, url: str, element: dict[str, Any], inline: bool, at_root: bool
     ) -> None:
+        slots, keys = self._slots(url, element, inline, at_root)
+        for slot in slots:
+            node.slots[slot.key] = slot
+        slicing = element.get("slicing")
+        if slicing and slots and slots[0].many:
+            discriminators = [(d["type"], d["path"]) for d in slicing.get("discriminator", ())]
+            slots[0].slicing = Slicing(slicing.get("rules", "open"),
+                                       bool(slicing.get("ordered")), discriminators)
+            node.sliced.append(slots[0])
+        if slots and slots[0].min > 0:
+            node.required.append((slots[0].group, element["path"], keys))
+
+    def _slots(self, url: str, element: dict[str, Any], inline: bool, at_root: bool
+               ) -> tuple[list[Slot], tuple[str, ...]]:
+        """Return the slot(s) for one element (one per choice type) and its JSON keys."""
         path: str = element["path"]
         name = path.rsplit(".", 1)[1]
         choice = name.endswith("[x]")
@@ -120,18 +176,23 @@ class Compiler:
         base_max = element.get("base", {}).get("max", element.get("max", "*"))
         max_ = element.get("max", "*")
         common: dict[str, Any] = {
-            "group": group, "element": path, "min": int(element.get("min", 0)),
-            "max": None if max_ == "*" else int(max_), "many": base_max != "1", "choice": choice,
+            "group": group, "element": element["id"], "min": int(element.get("min", 0)),
+            "max": None if max_ == "*" else int(max_), "many": base_max != "1",
+            "choice": choice, "fixed": constraint_value(element, "fixed"),
+            "pattern": constraint_value(element, "pattern"),
+            "constraints": self.invariants.constraints(element),
         }
         binding = element.get("binding")
         if binding and binding.get("strength") == "required" and binding.get("valueSet"):
             common["binding"] = binding["valueSet"].split("|", 1)[0]
+        slots: list[Slot] = []
         keys: list[str] = []
         if "contentReference" in element or inline:
-            target = element.get("contentReference", "#" + path)[1:]
+            ref = element.get("contentReference", "#" + element["id"])
+            target = ref if not ref.startswith("#") else url + ref
             code = element["type"][0]["code"] if element.get("type") else "BackboneElement"
-            node.slots[group] = Slot(group, group, kind=COMPLEX, type_code=code,
-                                     target=f"{url}#{target}", **common)
+            slots.append(Slot(group, group, kind=COMPLEX, type_code=code, target=target,
+                              **common))
             keys.append(group)
         for type_ in [] if keys else element.get("type", []):
             code = self._type_code(type_, group, at_root)
@@ -144,11 +205,36 @@ class Compiler:
             elif code in ("Resource", "DomainResource") or code in self._defs.resource_types:
                 slot.kind = RESOURCE
             else:
-                slot.target = code
-            node.slots[key] = slot
+                slot.target = self._known_profile(type_.get("profile", ())) or code
+                slot.by_url = slot.target == "Extension"
+                if code == "Reference":
+                    self._reference_targets(slot, type_.get("targetProfile", ()))
+            slots.append(slot)
             keys.append(key)
-        if common["min"] > 0:
-            node.required.append((group, path, tuple(keys)))
+        return slots, tuple(keys)
+
+    def _known_profile(self, profiles: Any) -> str | None:
+        for url in profiles:
+            sd = self._defs.structure_definition(url)
+            if sd is not None and "snapshot" in sd and url.split("|")[0] != SD_BASE + sd["type"]:
+                return str(url)
+        return None
+
+    def _reference_targets(self, slot: Slot, profiles: Any) -> None:
+        types: set[str] = set()
+        base: set[str] = set()
+        unchecked: list[tuple[str, str]] = []
+        for url in profiles:
+            sd = self._defs.structure_definition(url)
+            if sd is None or sd.get("type") in (None, "Resource", "DomainResource"):
+                return  # unknown or any resource: no type restriction can be checked
+            types.add(sd["type"])
+            if url.split("|")[0] != SD_BASE + sd["type"]:
+                unchecked.append((url, sd["type"]))
+            else:
+                base.add(sd["type"])
+        slot.target_types = frozenset(types) if types else None
+        slot.target_profiles = tuple(u for u in unchecked if u[1] not in base)
 
     @staticmethod
     def _type_code(type_: dict[str, Any], name: str, at_root: bool) -> str:

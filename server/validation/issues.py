@@ -1,6 +1,6 @@
 """Constructors for the validator's issues, so codes and message ids stay consistent.
 
-Every function returns an error-severity `Issue`; `expression` is the FHIRPath of the
+Each function returns an `Issue` (errors unless noted); `expression` is the FHIRPath of the
 offending element (None when it is the resource as a whole).
 """
 
@@ -64,3 +64,36 @@ def code_not_in_valueset(code: str, value_set: str, expression: str) -> Issue:
     return Issue("error", "code-invalid",
                  f"Code {code!r} is not in the required value set {value_set}",
                  expression, "code-not-in-valueset")
+
+
+class Found(list[Issue]):
+    """The issues of one validation run, plus the context FHIRPath invariants need."""
+
+    __slots__ = ("resource", "root", "skipped")
+
+    def __init__(self, root: object) -> None:
+        super().__init__()
+        self.root = root  # %rootResource
+        self.resource = root  # %resource: the innermost resource being walked
+        self.skipped: set[str] = set()  # invariant keys already reported as not evaluated
+
+
+def unknown_extension(url: str, modifier: bool, expression: str) -> Issue:
+    """Return the issue for an extension whose definition is not known (error if modifier)."""
+    kind = "modifierExtension" if modifier else "extension"
+    return Issue("error" if modifier else "warning", "not-supported" if modifier else
+                 "informational", f"Unknown {kind} {url!r}: its content is not checked",
+                 expression, "unknown-extension")
+
+
+def reference_target(ref_type: str, allowed: frozenset[str], expression: str) -> Issue:
+    """Return the error for a Reference to a resource type its element does not allow."""
+    return Issue("error", "structure", f"Reference to {ref_type} not allowed here (allowed: "
+                 f"{', '.join(sorted(allowed))})", expression, "reference-target-type")
+
+
+def target_profile_unchecked(profiles: list[str], expression: str) -> Issue:
+    """Return the warning for a target profile that cannot be checked without resolving."""
+    return Issue("warning", "informational", "The target must conform to "
+                 f"{' or '.join(profiles)}; not checked (needs the referenced resource)",
+                 expression, "reference-target-profile-unchecked")

@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 
 from server.store.embedded import free_port
 from tests.builders import patient
 
 CRADLE = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).resolve().parents[2]
+CHILD = ROOT / "profiles/examples/Child/valid/child-with-nhs-number-upn-cp-plan.json"
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -55,7 +57,13 @@ def test_data_survives_a_restart_and_the_database_stops(data_dir: Path, tag: str
     try:
         wait_ready(port, server)
         base = f"http://127.0.0.1:{port}/fhir"
-        created = httpx.post(f"{base}/Patient", json=patient(tag)).json()
+        # Profiles are enforced by default: a plain Patient is not a Child; a Child is stored.
+        assert httpx.post(f"{base}/Patient", json=patient(tag)).status_code == 422
+        child = orjson.loads(CHILD.read_bytes())
+        del child["id"]
+        response = httpx.post(f"{base}/Patient", json=child)
+        assert response.status_code == 201, response.text
+        created = response.json()
     finally:
         err = stop(server)
     assert server.returncode == 0, err

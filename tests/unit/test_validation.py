@@ -360,7 +360,7 @@ def test_contained_and_bundle_resources(validator: ResourceValidator) -> None:
     (("meta", "source"), "has space", "invalid-primitive"),
     (("meta", "versionId"), "1/2", "invalid-primitive"),
     (("text", "div"), "plain text", "invalid-primitive"),
-    (("photo",), [{"data": "not base64!"}], "invalid-primitive"),
+    (("photo",), [{"contentType": "image/png", "data": "not base64!"}], "invalid-primitive"),
     (("communication",), [{"language": {"text": "en"}, "preferred": "no"}], "wrong-type"),
 ])
 def test_primitive_formats(validator: ResourceValidator, path: tuple[Any, ...], value: Any,
@@ -385,7 +385,7 @@ def test_primitive_expressions(validator: ResourceValidator) -> None:
     p["name"][0]["given"][1] = 5
     check(validator, p, "wrong-type", "Patient.name[0].given[1]")
     p = patient()
-    p["photo"] = [{"data": "not base64!"}]
+    p["photo"] = [{"contentType": "image/png", "data": "not base64!"}]
     check(validator, p, "invalid-primitive", "Patient.photo[0].data")
 
 
@@ -407,7 +407,8 @@ def test_valid_primitive_values(validator: ResourceValidator, type_name: str, el
 
 def test_valid_special_formats(validator: ResourceValidator) -> None:
     doc: Json = {"resourceType": "DocumentReference", "status": "current", "content": [
-        {"attachment": {"data": "aGVsbG8=", "url": "http://x.org/a", "size": 0,
+        {"attachment": {"contentType": "text/plain", "data": "aGVsbG8=",
+                        "url": "http://x.org/a", "size": 0,
                         "creation": "2020-01-01T00:00:00Z"}}],
         "masterIdentifier": {"system": "urn:ietf:rfc:3986",
                              "value": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"}}
@@ -464,7 +465,7 @@ def test_extensible_binding_ignored(validator: ResourceValidator) -> None:
 def test_issues_are_all_reported(validator: ResourceValidator) -> None:
     p = copy.deepcopy(patient())
     p.update(foo=1, gender="x", active="y")
-    ids = sorted(i.message_id or "" for i in validator.validate(p))
+    ids = sorted(i.message_id or "" for i in errors(validator.validate(p)))
     assert ids == ["code-not-in-valueset", "unknown-element", "wrong-type"]
 
 
@@ -476,7 +477,8 @@ def test_invariant_hook_is_called() -> None:
         return [Issue("warning", "invariant", "hooked", "Patient", "test-hook")]
 
     issues = ResourceValidator(load_r4(), [hook]).validate(patient())
-    assert seen == ["Patient"] and [i.message_id for i in issues] == ["test-hook"]
+    hooked = [i.message_id for i in issues if i.message_id != "unknown-extension"]
+    assert seen == ["Patient"] and hooked == ["test-hook"]
 
 
 def test_custom_profile_snapshot_is_honoured() -> None:

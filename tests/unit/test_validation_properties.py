@@ -50,9 +50,10 @@ identifiers = st.fixed_dictionaries(
     },
 )
 telecoms = st.fixed_dictionaries(
-    {"value": words},
+    # cpt-2: a ContactPoint with a value needs a system.
+    {"value": words,
+     "system": st.sampled_from(["phone", "fax", "email", "pager", "url", "sms", "other"])},
     optional={
-        "system": st.sampled_from(["phone", "fax", "email", "pager", "url", "sms", "other"]),
         "use": st.sampled_from(["home", "work", "temp", "old", "mobile"]),
         "rank": st.integers(min_value=1, max_value=2**31 - 1),
     },
