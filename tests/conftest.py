@@ -31,8 +31,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedDatab
 
 @pytest.fixture(scope="session")
 def settings(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    # Profiles are not enforced here: these tests exchange plain R4 resources of every type;
+    # tests/api/test_profiles_api.py runs a second app with enforcement on.
     return Settings(mongo_uri=database.uri, data_dir=tmp_path_factory.mktemp("data"),
-                    port=free_port(), max_body_bytes=256 * 1024, log_level="warning", enforce_profiles=False)
+                    port=free_port(), max_body_bytes=256 * 1024, log_level="warning",
+                    enforce_profiles=False)
 
 
 @pytest.fixture(scope="session")

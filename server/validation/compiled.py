@@ -108,7 +108,8 @@ class Compiler:
         return slot.node
 
     def _compile(self, sd: dict[str, Any]) -> Node:
-        url: str = sd["url"]
+        # Keyed by url|version: two versions of one profile must never share compiled nodes.
+        url: str = f"{sd['url']}|{sd.get('version', '')}"
         elements = [{**e, "id": e.get("id") or e["path"]} for e in sd["snapshot"]["element"]]
         by_id = {e["id"]: e for e in elements}
         root_id: str = elements[0]["id"]
