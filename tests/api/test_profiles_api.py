@@ -34,8 +34,10 @@ def example(profile: str, name: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def enforced(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[httpx.Client]:
-    """A second server on the same database, with profile enforcement on (the default)."""
-    settings = Settings(mongo_uri=database.uri, data_dir=tmp_path_factory.mktemp("enforced"),
+    """A second server (own database, same SecantusDB) with profile enforcement on, the
+    default."""
+    settings = Settings(mongo_uri=database.uri, database="cradle_enforced",
+                        data_dir=tmp_path_factory.mktemp("enforced"),
                         port=free_port(), log_level="warning")
     assert settings.enforce_profiles
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
