@@ -24,12 +24,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.api.app import build_services  # noqa: E402
-from server.config import Settings  # noqa: E402
-from server.interactions import crud  # noqa: E402
-from server.profiles.loader import build_definitions  # noqa: E402
-from server.store.embedded import EmbeddedDatabase  # noqa: E402
-from server.validation import ResourceValidator  # noqa: E402
+from server.api.app import build_services
+from server.config import Settings
+from server.interactions import crud
+from server.profiles.loader import build_definitions
+from server.store.embedded import EmbeddedDatabase
+from server.validation import ResourceValidator
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "profiles" / "examples"
 BASE = "https://cradle.example/fhir/StructureDefinition/"
