@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from server.api import fhir_routes, health, operation_routes
 from server.api.outcomes import install_handlers
 from server.config import Settings
 from server.definitions import load_r4
-from server.interactions.builtin import load_stored, publish_builtin
+from server.interactions.builtin import follow_changes, load_stored, publish_builtin
 from server.interactions.conformance import Conformance
 from server.interactions.services import Services
 from server.operations.registry import load_all
@@ -51,9 +52,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
         app.state.services = services
+        follower = asyncio.create_task(follow_changes(services))
         try:
             yield
         finally:
+            follower.cancel()
             await services.store.close()
 
     logging.getLogger("cradle").setLevel(settings.log_level.upper())

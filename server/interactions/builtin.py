@@ -3,6 +3,7 @@ the ones clients stored earlier, so the registry and the API agree."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -42,14 +43,32 @@ async def publish_builtin(services: Services, resources: list[Json]) -> int:
 
 async def load_stored(services: Services) -> int:
     """Register every conformance resource stored in the database; return how many."""
-    count = 0
+    resources = []
     for kind in sorted(CONFORMANCE_TYPES):
         found = await services.store.candidates(kind, None)
         for stored in await services.store.read_many((c.resource_type, c.id) for c in found):
             if stored.body is not None:
-                services.conformance.register(json.loads(stored.body))
-                count += 1
-    return count
+                resources.append(json.loads(stored.body))
+    services.conformance.register(*resources)
+    return len(resources)
+
+
+async def follow_changes(services: Services, interval: float = 1.0) -> None:
+    """Keep this worker's registry in step with conformance resources other workers store.
+
+    Every write of a conformance resource bumps a counter in the database; when it moves, the
+    stored conformance resources are registered again. Runs until cancelled.
+    """
+    seen = await services.store.conformance_epoch()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            epoch = await services.store.conformance_epoch()
+            if epoch != seen:
+                seen = epoch
+                await load_stored(services)
+        except FhirError as error:  # the database may be briefly unreachable: try again
+            log.warning("conformance refresh failed: %s", error)
 
 
 def _content(resource: Json) -> Json:

@@ -137,9 +137,9 @@ async def _transaction(services: Services, base_url: str, entries: list[Entry],
                 planned.append((version, entry.existing))
                 entry.response = _write_response(base_url, entry, version, minimal)
         await services.store.write_all(planned, tx)
-    for entry in writes:  # committed: conformance resources take effect
-        if entry.resource is not None:
-            services.conformance.register(entry.resource)
+    # Committed: conformance resources take effect here and, via the epoch, in other workers.
+    if services.conformance.register(*(e.resource for e in writes if e.resource is not None)):
+        await services.store.bump_conformance_epoch()
     for entry in entries:
         if entry.method in ("GET", "HEAD"):
             entry.response = await _read_entry(services, base_url, entry)

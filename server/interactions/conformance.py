@@ -44,13 +44,31 @@ class Conformance:
             return generate_snapshot(resource, self.definitions)
         return resource
 
-    def register(self, resource: Json) -> None:
-        """Add or replace a conformance resource and recompile what depends on it."""
-        if resource.get("resourceType") not in CONFORMANCE_TYPES or not resource.get("url"):
-            return
-        self.definitions.add(resource)
-        if resource["resourceType"] == "SearchParameter":
-            self.search_parameters.add(resource)
+    def register(self, *resources: Json) -> bool:
+        """Add or replace conformance resources and recompile what depends on them.
+
+        Returns True if any was a conformance resource (others are ignored).
+        """
+        taken = [r for r in resources
+                 if r.get("resourceType") in CONFORMANCE_TYPES and r.get("url")
+                 and not self._known(r)]
+        for resource in taken:
+            self.definitions.add(resource)
+            if resource["resourceType"] == "SearchParameter":
+                self.search_parameters.add(resource)
+        if taken:
             self.indexer.invalidate()
-        self.terminology.invalidate()
-        self.validator = ResourceValidator(self.definitions)
+            self.terminology.invalidate()
+            self.validator = ResourceValidator(self.definitions)
+        return bool(taken)
+
+    def _known(self, resource: Json) -> bool:
+        """True if exactly this resource (meta aside) is registered already."""
+        key = f"{resource['url']}|{resource['version']}" if resource.get("version") \
+            else resource["url"]
+        known = self.definitions.by_url.get(key)
+        return known is not None and _content(known) == _content(resource)
+
+
+def _content(resource: Json) -> Json:
+    return {k: v for k, v in resource.items() if k not in ("meta", "id")}

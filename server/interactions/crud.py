@@ -78,7 +78,7 @@ async def create(services: Services, resource_type: str, resource: Json,
     warnings = check_valid(services, resource)
     version = new_version(services, resource, id_ or new_id(), None, "POST")
     await services.store.write(version, None, tx)
-    services.conformance.register(resource)
+    await _took_effect(services, resource)
     return WriteOutcome(version.as_stored(), created=True, warnings=warnings)
 
 
@@ -112,7 +112,7 @@ async def update(services: Services, resource_type: str, id_: str, resource: Jso
             if attempts_left == 0:
                 raise
             continue
-        services.conformance.register(resource)
+        await _took_effect(services, resource)
         created = previous is None or previous.deleted
         return WriteOutcome(version.as_stored(), created=created, warnings=warnings)
 
@@ -199,3 +199,9 @@ def _check_if_match(current: StoredResource | None, if_match: int | None,
         raise PreconditionFailed(
             f"If-Match: version {if_match} is stale; {resource_type}/{id_} is at version "
             f"{current.version_id}")
+
+
+async def _took_effect(services: Services, resource: Json) -> None:
+    """A stored conformance resource takes effect here, and in other workers (via the epoch)."""
+    if services.conformance.register(resource):
+        await services.store.bump_conformance_epoch()

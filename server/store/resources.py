@@ -92,6 +92,19 @@ class ResourceStore:
         await self.history.create_index([("t", ASCENDING), ("ts", DESCENDING)], name="type_updated")
         await self.history.create_index([("ts", DESCENDING)], name="updated")
 
+    async def conformance_epoch(self) -> int:
+        """Return the counter that moves whenever a conformance resource is written."""
+        try:
+            doc = await self.db["meta"].find_one({"_id": "conformance"})
+        except PyMongoError as exc:
+            raise Unavailable(f"database unreachable: {type(exc).__name__}") from exc
+        return int(doc["epoch"]) if doc else 0
+
+    async def bump_conformance_epoch(self) -> None:
+        """Tell every worker that conformance resources changed."""
+        await self.db["meta"].update_one({"_id": "conformance"}, {"$inc": {"epoch": 1}},
+                                         upsert=True)
+
     async def ping(self) -> None:
         """Raise `Unavailable` unless the database answers."""
         try:

@@ -19,6 +19,9 @@ from fhirpathpy import compile as fhirpath_compile
 from fhirpathpy.models import models
 
 from server.errors import Issue, Severity
+from server.validation.fhirpath_compile import compile_expression
+from server.validation.fhirpath_functions import Unsupported
+from server.validation.fhirpath_values import Env, Undecidable, plain
 
 # (focus, %resource, %rootResource) -> True, False or None (empty)
 Predicate = Callable[[Any, Any, Any], bool | None]
@@ -82,7 +85,7 @@ class InvariantCompiler:
         found = self._cache.get(expression)
         if found is None:
             found = (_KNOWN.get(expression) or _fast(expression.strip())
-                     or _fallback(expression))
+                     or _compiled(expression) or _fallback(expression))
             self._cache[expression] = found
         return found
 
@@ -102,6 +105,31 @@ _KNOWN: dict[str, Predicate] = {
     "reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
     "%rootResource.contained.id.trace('ids'))": _local_reference,
 }
+
+
+def _compiled(expression: str) -> Predicate | None:
+    """Return a predicate from the FHIRPath compiler, or None if it refuses the expression.
+
+    At run time, data the compiler cannot settle (`Undecidable`) goes to fhirpathpy.
+    """
+    try:
+        compiled = compile_expression(_TRACE.sub("", expression))
+    except Unsupported:
+        return None
+    fallback: list[Predicate] = []
+
+    def run(focus: Any, resource: Any, root: Any) -> bool | None:
+        try:
+            result = compiled([] if focus is None else [focus], Env(resource, root, focus))
+        except Undecidable:
+            if not fallback:
+                fallback.append(_fallback(expression))
+            return fallback[0](focus, resource, root)
+        if not result:
+            return None
+        first = plain(result[0])
+        return first if len(result) == 1 and type(first) is bool else True
+    return run
 
 
 def _fallback(expression: str) -> Predicate:
