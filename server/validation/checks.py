@@ -7,13 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from server.errors import Issue
-from server.validation.bindings import ValueSetExpander
 from server.validation.compiled import Slot
 from server.validation.fixed import contains, equal, fixed_mismatch, pattern_mismatch
 from server.validation.invariants import Constraint, NotEvaluable
 from server.validation.issues import (
     Found,
-    code_not_in_valueset,
     reference_target,
     target_profile_unchecked,
 )
@@ -67,33 +65,3 @@ def invariants(focus: Any, constraints: tuple[Constraint, ...], path: str,
             found.append(con.issue(path))
 
 
-def coded(value: dict[str, Any], slot: Slot, path: str, found: Found,
-          expander: ValueSetExpander) -> None:
-    """Check a Coding or CodeableConcept against its required binding."""
-    assert slot.binding is not None
-    expansion = expander.expand(slot.binding)
-    if expansion is None:
-        return
-    if slot.type_code == "Coding":
-        system, code = value.get("system"), value.get("code")
-        if (type(system) is str and type(code) is str and expansion.has_system(system)
-                and not expansion.contains(system, code)):
-            found.append(code_not_in_valueset(code, slot.binding, f"{path}.code"))
-        return
-    if slot.type_code != "CodeableConcept":
-        return
-    codings = value.get("coding")
-    if type(codings) is not list or not codings:
-        return  # text-only concepts are tolerated
-    bad: tuple[str, str] | None = None
-    for i, coding in enumerate(codings):
-        if type(coding) is not dict:
-            continue
-        system, code = coding.get("system"), coding.get("code")
-        if type(system) is str and type(code) is str:
-            if expansion.contains(system, code):
-                return
-            if bad is None and expansion.has_system(system):
-                bad = code, f"{path}.coding[{i}].code"
-    code, where = bad or ("(none)", path)
-    found.append(code_not_in_valueset(code, slot.binding, where))

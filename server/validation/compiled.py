@@ -48,7 +48,8 @@ class Slot:
     check: PrimitiveCheck | None = None
     target: str | None = None  # node key of a complex type, profile or backbone element
     node: Node | None = None  # resolved from `target` on first use
-    binding: str | None = None  # ValueSet URL of a required binding
+    binding: str | None = None  # ValueSet URL of a required or extensible binding
+    binding_strength: str = "required"
     choice: bool = False
     fixed: Any = None
     pattern: Any = None
@@ -184,8 +185,10 @@ class Compiler:
             "constraints": self.invariants.constraints(element),
         }
         binding = element.get("binding")
-        if binding and binding.get("strength") == "required" and binding.get("valueSet"):
+        if binding and binding.get("strength") in ("required", "extensible") \
+                and binding.get("valueSet"):
             common["binding"] = binding["valueSet"].split("|", 1)[0]
+            common["binding_strength"] = binding["strength"]
         slots: list[Slot] = []
         keys: list[str] = []
         if "contentReference" in element or inline:

@@ -13,12 +13,11 @@ from typing import Any
 from server.definitions.registry import Definitions
 from server.errors import Issue, is_error
 from server.validation import checks
-from server.validation.bindings import ValueSetExpander
+from server.validation.bindings import ValueSetExpander, check_binding
 from server.validation.compiled import PRIMITIVE, RESOURCE, Compiler, Node, Slot
 from server.validation.issues import (
     Found,
     cardinality_max,
-    code_not_in_valueset,
     empty_element,
     expected_array,
     missing_required,
@@ -155,7 +154,8 @@ class Walker:
         if node is not None:
             self._object(value, node, path, found)
         if slot.binding is not None:
-            checks.coded(value, slot, path, found, self._expander)
+            found.extend(check_binding(self._expander, slot.binding, slot.binding_strength,
+                                       value, slot.type_code, path))
         if slot.fixed is not None or slot.pattern is not None:
             checks.fixed(value, slot, path, found)
         if slot.target_types is not None:
@@ -189,9 +189,8 @@ class Walker:
         if failure is not None:
             found.append(primitive_failure(failure, path))
         elif slot.binding is not None and type(value) is str:
-            expansion = self._expander.expand(slot.binding)
-            if expansion is not None and value not in expansion.all_codes:
-                found.append(code_not_in_valueset(value, slot.binding, path))
+            found.extend(check_binding(self._expander, slot.binding, slot.binding_strength,
+                                       value, slot.type_code, path))
         if slot.fixed is not None or slot.pattern is not None:
             checks.fixed(value, slot, path, found)
 
