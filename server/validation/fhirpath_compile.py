@@ -16,8 +16,9 @@ from typing import Any
 from fhirpathpy.parser import parse
 
 from server.validation import fhirpath_values as fv
-from server.validation.fhirpath_functions import Unsupported, function, type_filter
-from server.validation.fhirpath_values import Env, Fn
+from server.validation.fhirpath_functions import function
+from server.validation.fhirpath_types import type_filter
+from server.validation.fhirpath_values import Env, Fn, Unsupported
 
 Node = dict[str, Any]
 UCUM = "http://unitsofmeasure.org"
@@ -31,7 +32,7 @@ def compile_expression(expression: str) -> Fn:
     Parse errors raise Unsupported too (fhirpathpy then reports them as it does today).
     """
     try:
-        tree = parse(expression)
+        tree: Node = parse(expression)  # type: ignore[no-untyped-call]
     except Exception as exc:  # the ANTLR parser raises assorted exception types
         raise Unsupported(f"cannot parse: {exc}") from exc
     return expr(tree["children"][0])
@@ -191,7 +192,7 @@ def _polarity(sign: str, operand: Fn) -> Fn:
 def _logic(op: str, left: Fn, right: Fn) -> Fn:
     def run(focus: list[Any], env: Env) -> list[Any]:
         a = fv.truth(left(focus, env))
-        if op == "and" and a is False or op == "or" and a is True:
+        if (op == "and" and a is False) or (op == "or" and a is True):
             return [a]
         if op == "implies" and a is False:
             return [True]

@@ -17,13 +17,15 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 # FHIR type names as they appear after a choice element's name (`valueQuantity`).
-CHOICE_SUFFIXES = frozenset(
-    "Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid "
-    "PositiveInt String Time UnsignedInt Uri Url Uuid Address Age Annotation Attachment "
-    "CodeableConcept Coding ContactPoint Count Distance Duration HumanName Identifier Money "
-    "Period Quantity Range Ratio Reference SampledData Signature Timing ContactDetail "
-    "Contributor DataRequirement Expression ParameterDefinition RelatedArtifact "
-    "TriggerDefinition UsageContext Dosage Meta".split())
+CHOICE_SUFFIXES = frozenset({
+    "Base64Binary", "Boolean", "Canonical", "Code", "Date", "DateTime", "Decimal", "Id",
+    "Instant", "Integer", "Markdown", "Oid", "PositiveInt", "String", "Time", "UnsignedInt",
+    "Uri", "Url", "Uuid", "Address", "Age", "Annotation", "Attachment", "CodeableConcept",
+    "Coding", "ContactPoint", "Count", "Distance", "Duration", "HumanName", "Identifier",
+    "Money", "Period", "Quantity", "Range", "Ratio", "Reference", "SampledData", "Signature",
+    "Timing", "ContactDetail", "Contributor", "DataRequirement", "Expression",
+    "ParameterDefinition", "RelatedArtifact", "TriggerDefinition", "UsageContext", "Dosage",
+    "Meta"})
 _DATE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?"
     r"(Z|[+-]\d{2}:\d{2})?)?)?)?$")
@@ -32,7 +34,7 @@ _DATE = re.compile(
 class Env:
     """Evaluation state: `%resource`, `%rootResource`, `%context` and the current `$this`."""
 
-    __slots__ = ("resource", "root", "context", "this")
+    __slots__ = ("context", "resource", "root", "this")
 
     def __init__(self, resource: Any, root: Any, context: Any) -> None:
         self.resource, self.root, self.context = resource, root, context
@@ -40,6 +42,10 @@ class Env:
 
 
 Fn = Callable[[list[Any], Env], list[Any]]
+
+
+class Unsupported(Exception):
+    """Raised at compile time for FHIRPath outside the compiled subset."""
 
 
 class Undecidable(Exception):

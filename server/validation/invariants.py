@@ -20,8 +20,7 @@ from fhirpathpy.models import models
 
 from server.errors import Issue, Severity
 from server.validation.fhirpath_compile import compile_expression
-from server.validation.fhirpath_functions import Unsupported
-from server.validation.fhirpath_values import Env, Undecidable, plain
+from server.validation.fhirpath_values import Env, Undecidable, Unsupported, plain
 
 # (focus, %resource, %rootResource) -> True, False or None (empty)
 Predicate = Callable[[Any, Any, Any], bool | None]
