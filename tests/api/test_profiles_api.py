@@ -164,3 +164,18 @@ def test_publishing_a_draft_profile_and_rechecking_stored_records(
     assert summary.startswith("Checked ") and " 0 fail" not in summary, summary
     current = enforced.get("/Patient/$validate", params={"profile": CHILD}).json()
     assert current["issue"][0]["diagnostics"].endswith(" 0 fail"), current
+
+
+def test_profile_search_parameters(enforced: httpx.Client) -> None:
+    concern = enforced.post("/Flag", json=example("Concern", "valid/cp-plan-neglect-red.json"))
+    assert concern.status_code == 201, concern.text
+    flag_id = concern.json()["id"]
+    system = f"{BASE}/CodeSystem/dfe-cin-category-of-abuse"
+    by_category = enforced.get("/Flag", params={"category": f"{system}|NEG"}).json()
+    assert flag_id in {e["resource"]["id"] for e in by_category["entry"]}
+    by_priority = enforced.get("/Flag", params={"priority": "Red"}).json()
+    assert flag_id in {e["resource"]["id"] for e in by_priority["entry"]}
+    assert enforced.get("/Flag", params={"priority": "Green"}).json()["total"] == 0
+    cs = enforced.get("/metadata").json()
+    flag = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Flag")
+    assert {"category", "priority"} <= {p["name"] for p in flag["searchParam"]}
