@@ -6,20 +6,18 @@ SecantusDB child process with its data in a temporary directory.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from server.api.app import create_app
 from server.config import Settings
 from server.store.embedded import EmbeddedDatabase, free_port
+from tests.servers import running
 
 
 @pytest.fixture(scope="session")
@@ -47,19 +45,8 @@ def app(settings: Settings) -> FastAPI:
 @pytest.fixture(scope="session")
 def server_url(app: FastAPI, settings: Settings) -> Iterator[str]:
     """Run the real app under uvicorn in a thread; yield its base URL (http://127.0.0.1:PORT)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port,
-                            log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{settings.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(app, settings.port) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

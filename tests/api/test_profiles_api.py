@@ -4,8 +4,6 @@ profile operations ($expand, $validate-code, $lookup, $translate, $snapshot, $va
 from __future__ import annotations
 
 import copy
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +11,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from server.api.app import create_app
 from server.config import Settings
 from server.store.embedded import EmbeddedDatabase, free_port
 from tests.builders import patient
+from tests.servers import running
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "profiles" / "examples"
 BASE = "https://cradle.example/fhir"
@@ -40,18 +38,9 @@ def enforced(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactor
                         data_dir=tmp_path_factory.mktemp("enforced"),
                         port=free_port(), log_level="warning")
     assert settings.enforce_profiles
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
-                                           port=settings.port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{settings.port}/fhir", timeout=60) as client:
+    with running(create_app(settings), settings.port) as url, \
+            httpx.Client(base_url=f"{url}/fhir", timeout=60) as client:
         yield client
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_builtin_profiles_are_served_as_resources(enforced: httpx.Client) -> None:
