@@ -36,8 +36,9 @@ class ResourceValidator:
     def validate(self, resource: dict[str, Any], profile: str | None = None) -> list[Issue]:
         """Return every issue (errors, warnings, information) in `resource`; [] means valid.
 
-        The resource is checked against its base type, then against `profile` (a canonical
-        URL, if given) and every `meta.profile` entry; an unknown explicit profile is an
+        The resource is checked against `profile` (a canonical URL, if given) and every
+        `meta.profile` entry, or against its base type when there is no such profile (a
+        profile's snapshot includes the base rules); an unknown explicit profile is an
         error (`unknown-profile`), an unknown `meta.profile` a warning. Never raises for
         bad content.
         """
@@ -58,6 +59,9 @@ class ResourceValidator:
                 return found
             urls.append(profile)
         urls.extend(self._claimed(resource, found))
+        if any(self._constrains(url, type_name) for url in urls[1:]):
+            # A profile's snapshot carries every base element and rule: one walk suffices.
+            urls = urls[1:]
         seen: set[int] = set()
         for url in urls:
             node = self._walker.compiler.node(url)
@@ -73,6 +77,13 @@ class ResourceValidator:
             for hook in self._hooks:
                 found.extend(hook(resource, url))
         return _deduplicated(found)
+
+    def _constrains(self, url: str, type_name: str) -> bool:
+        """True if `url` is a profile (a snapshot constraining `type_name`) we can walk."""
+        node = self._walker.compiler.node(url)
+        sd = self._defs.structure_definition(url)
+        return node is not None and node.type_name == type_name and sd is not None \
+            and sd.get("derivation") == "constraint"
 
     def _claimed(self, resource: dict[str, Any], found: Found) -> list[str]:
         """Return the known `meta.profile` URLs, warning about the unknown ones."""
