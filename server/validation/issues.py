@@ -20,6 +20,13 @@ def unknown_element(key: str, type_name: str, expression: str) -> Issue:
     return structure("unknown-element", f"Unknown element {key!r} in {type_name}", expression)
 
 
+def too_few(element: str, minimum: int, count: int, expression: str) -> Issue:
+    """An element present fewer times than its minimum (`min` above 1)."""
+    return Issue("error", "required",
+                 f"{element} needs at least {minimum} (min {minimum}), found {count}",
+                 expression, "cardinality-min")
+
+
 def missing_required(element: str, expression: str) -> Issue:
     """Return the error for a missing element whose min cardinality is >= 1."""
     return Issue("error", "required", f"{element} is required (min 1) but missing",

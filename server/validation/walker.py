@@ -24,6 +24,7 @@ from server.validation.issues import (
     null_value,
     primitive_failure,
     structure,
+    too_few,
     unknown_element,
     unknown_extension,
     wrong_type,
@@ -92,6 +93,8 @@ class Walker:
                         found.append(cardinality_max(
                             f"{slot.element} allows at most {slot.max}, found {len(value)}",
                             child))
+                    if len(value) < slot.min:
+                        found.append(too_few(slot.element, slot.min, len(value), child))
                     if slot.kind == PRIMITIVE:
                         self._primitive_list(value, obj.get("_" + key), slot, child, found)
                     else:
