@@ -66,8 +66,8 @@ def test_every_file_parses_and_profiles_exist() -> None:
     assert len(ALL_FILES) > 80
     for path in ALL_FILES:
         assert isinstance(load(path), dict), path
-    for profile in ("Child", "Concern", "Referral", "Agency", "AgencyPractitionerRole", "Involvement",
-                    "SharingAgreement"):
+    for profile in ("Child", "Concern", "Referral", "Agency", "AgencyPractitionerRole",
+                    "Involvement", "SharingAgreement"):
         assert len(list((ROOT / "examples" / profile / "valid").glob("*.json"))) >= 3
         invalid = [p for p in (ROOT / "examples" / profile / "invalid").glob("*.json")
                    if not p.name.endswith(".expect.json")]
