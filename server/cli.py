@@ -15,6 +15,7 @@ import uvicorn
 from server.config import Settings
 from server.errors import FhirError
 from server.profiles.cli import app as profiles_app
+from server.profiles.loader import build_definitions
 from server.store.embedded import EmbeddedDatabase, redact, wait_until_answering
 
 app = typer.Typer(help="Cradle: FHIR R4 interoperability server for child protection.",
@@ -57,6 +58,8 @@ def serve(
                                  data_dir=data_dir, log_level=log_level)
     embedded: EmbeddedDatabase | None = None
     try:
+        # Authoring errors in the profiles surface here as clear lines, not as a failed start.
+        build_definitions(settings.profiles_dir)
         if settings.mongo_uri:
             wait_until_answering(settings.mongo_uri, timeout=10)
         else:
@@ -65,7 +68,9 @@ def serve(
             typer.echo(f"cradle: embedded database started (data in {settings.db_dir})", err=True)
         _run(settings)
     except FhirError as error:
-        raise fail(str(error)) from None
+        for issue in error.issues[1:]:
+            typer.echo(f"cradle: error: {issue.diagnostics}", err=True)
+        raise fail(error.issues[0].diagnostics if error.issues else str(error)) from None
     except OSError as error:  # e.g. a data dir that cannot be created
         raise fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")) from None
     finally:

@@ -120,3 +120,22 @@ def _port_open(port: int) -> bool:
     except httpx.TransportError:
         return False
     return True
+
+
+def test_a_profile_authoring_error_stops_the_start_with_a_clear_line(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles" / "StructureDefinition"
+    profiles.mkdir(parents=True)
+    (profiles / "Bad.json").write_text(
+        '{"resourceType": "StructureDefinition", "id": "Bad", "name": "Bad",'
+        ' "url": "https://cradle.example/fhir/StructureDefinition/Bad", "status": "active",'
+        ' "kind": "resource", "abstract": false, "type": "Patient", "derivation": "constraint",'
+        ' "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",'
+        ' "differential": {"element": [{"id": "Patient.gender", "path": "Patient.gender",'
+        ' "max": "*"}]}}')
+    result = subprocess.run(
+        [*CRADLE, "serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60,
+        env=environment(CRADLE_PROFILES_DIR=str(tmp_path / "profiles")))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "cradle: error: Bad: Patient.gender: max * is above the base max 1"), result.stderr
