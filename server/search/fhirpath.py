@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from server.search.registry import split_top_level, split_union
+from server.fhir.fhirpath_text import split_top_level
+from server.search.registry import split_union
 
 # A value found in the resource and, for choice elements, the FHIR type its JSON key names.
 Found = tuple[Any, str | None]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.definitions.registry import Definitions
+from server.fhir.fhirpath_text import split_top_level
 
 SUPPORTED_TYPES = frozenset({"string", "token", "date", "reference", "uri", "number", "quantity"})
 # Resources that are not DomainResources (no text, contained, extension at the root).
@@ -36,25 +37,6 @@ class SearchParam:
     comparators: tuple[str, ...] = ()
     multiple_or: bool = True
     documentation: str = ""
-
-
-def split_top_level(text: str, separator: str) -> list[str]:
-    """Return the stripped parts of a FHIRPath expression split at `separator` characters
-    that are outside parentheses and quotes (`|` for union branches, `.` for path steps)."""
-    parts: list[str] = []
-    depth, quoted, start = 0, False, 0
-    for i, ch in enumerate(text):
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and ch == separator:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return parts
 
 
 def split_union(expression: str) -> list[str]:

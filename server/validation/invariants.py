@@ -19,8 +19,10 @@ from fhirpathpy import compile as fhirpath_compile
 from fhirpathpy.models import models
 
 from server.errors import Issue, Severity
+from server.fhir.fhirpath_text import split_top_level
 from server.validation.fhirpath_compile import compile_expression
 from server.validation.fhirpath_values import Env, Undecidable, Unsupported, plain
+from server.validation.paths import values_at
 
 # (focus, %resource, %rootResource) -> True, False or None (empty)
 Predicate = Callable[[Any, Any, Any], bool | None]
@@ -153,32 +155,12 @@ def _fallback(expression: str) -> Predicate:
     return run
 
 
-def _split(expression: str, op: str) -> list[str]:
-    """Split at `op` outside parentheses and string literals."""
-    parts, depth, start, quoted, i = [], 0, 0, False, 0
-    while i < len(expression):
-        ch = expression[i]
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and expression.startswith(op, i):
-            parts.append(expression[start:i])
-            start = i = i + len(op)
-            continue
-        i += 1
-    parts.append(expression[start:])
-    return parts
-
-
 def _fast(expression: str) -> Predicate | None:
     """Return a Python predicate for the common shapes, or None to use fhirpathpy."""
     if _wrapped(expression):
         return _fast(expression[1:-1].strip())
     for op in (" implies ", " or ", " xor ", " and "):
-        parts = _split(expression, op)
+        parts = split_top_level(expression, op)
         if len(parts) > 1:
             subs = [_fast(p.strip()) for p in parts]
             if any(s is None for s in subs):
@@ -227,7 +209,7 @@ def _term(expression: str) -> Predicate | None:
         keys, fn, negate = _keys(m[1]), m[2], bool(m[3])
 
         def test(focus: Any, r: Any, root: Any) -> bool | None:
-            values = _values(focus, keys, fn != "hasValue")
+            values = values_at(focus, keys, fn != "hasValue")
             if fn == "hasValue":
                 result = len(values) == 1 and type(values[0]) not in (dict, list)
             else:
@@ -236,26 +218,26 @@ def _term(expression: str) -> Predicate | None:
         return test
     if m := _COUNT.match(expression):
         keys, compare, limit = _keys(m[1]), _OPS[m[2]], int(m[3])
-        return lambda f, r, root: bool(compare(len(_values(f, keys, True)), limit))
+        return lambda f, r, root: bool(compare(len(values_at(f, keys, True)), limit))
     if m := _EQUALS.match(expression):
         keys, negate, literal = _keys(m[1]), m[2] == "!=", m[3]
 
         def equals(focus: Any, r: Any, root: Any) -> bool | None:
-            values = _values(focus, keys, False)
+            values = values_at(focus, keys, False)
             return None if len(values) != 1 else (values[0] == literal) is not negate
         return equals
     if m := _MATCHES.match(expression):
         keys, regex = _keys(m[1]), re.compile(m[2])
 
         def matches(focus: Any, r: Any, root: Any) -> bool | None:
-            values = _values(focus, keys, False)
+            values = values_at(focus, keys, False)
             if len(values) != 1 or type(values[0]) is not str:
                 return None
             return regex.search(values[0]) is not None
         return matches
     if m := _COMPARE.match(expression):
         left, compare, right = _keys(m[1]), _OPS[m[2]], _keys(m[3])
-        return lambda f, r, root: _ordered(_values(f, left, False), _values(f, right, False),
+        return lambda f, r, root: _ordered(values_at(f, left, False), values_at(f, right, False),
                                            compare)
     return None
 
@@ -277,25 +259,3 @@ def _ordered(left: list[Any], right: list[Any], compare: Callable[[Any, Any], bo
 
 def _keys(path: str) -> tuple[str, ...]:
     return tuple(step.strip("`") for step in path.split("."))
-
-
-def _values(focus: Any, keys: tuple[str, ...], with_extensions: bool) -> list[Any]:
-    """Return the JSON values at a simple path (choice names and `_x` companions too)."""
-    current = [focus]
-    for depth, key in enumerate(keys):
-        found: list[Any] = []
-        for item in current:
-            if type(item) is not dict:
-                continue
-            value = item.get(key)
-            if value is None:
-                value = next((v for k, v in item.items() if k.startswith(key)
-                              and k[len(key):len(key) + 1].isupper()), None)
-            if value is None and with_extensions and depth == len(keys) - 1:
-                value = item.get("_" + key)
-            if type(value) is list:
-                found.extend(v for v in value if v is not None)
-            elif value is not None:
-                found.append(value)
-        current = found
-    return current

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from server.definitions.registry import Definitions
 from server.errors import Issue
 from server.validation.fixed import constraint_value, contains, equal
+from server.validation.paths import values_at
 
 if TYPE_CHECKING:
     from server.validation.compiled import Slot
@@ -106,26 +107,6 @@ def _in_profile(defs: Definitions, url: str, path: str) -> dict[str, Any] | None
         return None
     wanted = {f"{sd['type']}.{path}", f"{sd['type']}.{path}[x]"}
     return next((e for e in sd["snapshot"]["element"] if e.get("id") in wanted), None)
-
-
-def values_at(item: Any, keys: tuple[str, ...]) -> list[Any]:
-    """Return the values at a simple JSON path below `item` (arrays flattened)."""
-    current = [item]
-    for key in keys:
-        found: list[Any] = []
-        for node in current:
-            if type(node) is not dict:
-                continue
-            value = node.get(key)
-            if value is None:
-                value = next((v for k, v in node.items() if k.startswith(key)
-                              and k[len(key):len(key) + 1].isupper()), None)
-            if type(value) is list:
-                found.extend(value)
-            elif value is not None:
-                found.append(value)
-        current = found
-    return current
 
 
 def mismatch(item: Any, slice_: Slot, conforms: Conforms) -> str | None:
