@@ -152,6 +152,11 @@ class ElementList:
             return slice_id
         start = self.find(sliced_id)
         assert start is not None
+        sliced = self.elements[start]
+        if "slicing" not in sliced and sliced["path"].endswith(("extension", "Extension")):
+            # FHIR implies extension slicing by url (open) when a profile does not state it.
+            sliced["slicing"] = {"discriminator": [{"type": "value", "path": "url"}],
+                                 "ordered": False, "rules": "open"}
         end = self._subtree_end(sliced_id)
         # The slice starts as a copy of the sliced element and its children, not its slices.
         template = [e for e in self.elements[start:end]

@@ -191,13 +191,22 @@ class Compiler:
             common["binding_strength"] = binding["strength"]
         slots: list[Slot] = []
         keys: list[str] = []
+        types = element.get("type") or []
+        # Children in the snapshot make an element an inline node, unless it is a primitive
+        # (a profile constrained its extensions: validated as a primitive) or a choice of
+        # several types (validated per type).
+        inline = inline and not (
+            (len(types) == 1 and types[0].get("code") in self.checks)
+            or (choice and len(types) != 1))
         if "contentReference" in element or inline:
             ref = element.get("contentReference", "#" + element["id"])
             target = ref if not ref.startswith("#") else url + ref
-            code = element["type"][0]["code"] if element.get("type") else "BackboneElement"
-            slots.append(Slot(group, group, kind=COMPLEX, type_code=code, target=target,
+            code = types[0]["code"] if types else "BackboneElement"
+            key = group + code[0].upper() + code[1:] if choice else group
+            label = f"{group}.ofType({code})" if choice else group
+            slots.append(Slot(key, label, kind=COMPLEX, type_code=code, target=target,
                               **common))
-            keys.append(group)
+            keys.append(key)
         for type_ in [] if keys else element.get("type", []):
             code = self._type_code(type_, group, at_root)
             key = group + code[0].upper() + code[1:] if choice else group
