@@ -74,6 +74,7 @@ class Node:
     required: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     sliced: list[Slot] = field(default_factory=list)  # slots with slices, for slice mins
     constraints: tuple[Constraint, ...] = ()  # invariants of the type's root element
+    choice_slices: dict[str, set[str]] = field(default_factory=dict)  # group -> sliced keys
 
 
 class Compiler:
@@ -143,8 +144,13 @@ class Compiler:
     def _add_slice(self, node: Node, url: str, element: dict[str, Any], inline: bool,
                    by_id: dict[str, Any]) -> None:
         name = element["path"].rsplit(".", 1)[1]
+        if name.endswith("[x]"):
+            sliced = by_id.get(element["id"].rsplit(":", 1)[0], {})
+            closed = sliced.get("slicing", {}).get("rules") == "closed"
+            self._add_choice_slice(node, url, element, inline, closed)
+            return
         base = node.slots.get(name)
-        # Choice-type slices (value[x]:valueQuantity) and reslices are not supported.
+        # Reslices (a/b) are not supported.
         if base is None or base.slicing is None or "/" in element["sliceName"]:
             return
         slots, _ = self._slots(url, element, inline, False)
@@ -152,6 +158,25 @@ class Compiler:
         slice_.slice_name = element["sliceName"]
         slice_.expect = expectations(base.slicing, element, by_id, self._defs)
         base.slicing.slices.append(slice_)
+
+    def _add_choice_slice(self, node: Node, url: str, element: dict[str, Any],
+                          inline: bool, closed: bool) -> None:
+        """A type slice of a choice (`value[x]:valueQuantity`) constrains that one type: its
+        slot is replaced by the slice's; closed slicing allows only the sliced types; a slice
+        with min >= 1 requires its type."""
+        slots, keys = self._slots(url, element, inline, False)
+        group = slots[0].group if slots else ""
+        sliced = node.choice_slices.setdefault(group, set())
+        for slot in slots:
+            if closed or slot.key in node.slots:
+                node.slots[slot.key] = slot
+                sliced.add(slot.key)
+        if closed:
+            for key in [k for k, s in node.slots.items()
+                        if s.group == group and s.choice and k not in sliced]:
+                del node.slots[key]
+        if slots and slots[0].min > 0:
+            node.required.append((slots[0].group, element["id"], keys))
 
     def _add_element(
         self, node: Node, url: str, element: dict[str, Any], inline: bool, at_root: bool
