@@ -26,6 +26,7 @@ from server.store import StoredResource, Transaction
 
 Json = dict[str, Any]
 UPDATE_ATTEMPTS = 5
+REINDEX_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,25 @@ def _check_if_match(current: StoredResource | None, if_match: int | None,
 
 
 async def _took_effect(services: Services, resource: Json) -> None:
-    """A stored conformance resource takes effect here, and in other workers (via the epoch)."""
+    """A stored conformance resource takes effect here, and in other workers (via the epoch);
+    a new SearchParameter also indexes the resources already stored."""
     if services.conformance.register(resource):
         await services.store.bump_conformance_epoch()
+        if resource.get("resourceType") == "SearchParameter":
+            for base in resource.get("base") or []:
+                await reindex(services, base)
+
+
+async def reindex(services: Services, resource_type: str) -> int:
+    """Rebuild the search index of every current resource of a type; return how many."""
+    done = 0
+    candidates = await services.store.candidates(resource_type, None)
+    for start in range(0, len(candidates), REINDEX_BATCH):
+        refs = [(c.resource_type, c.id) for c in candidates[start:start + REINDEX_BATCH]]
+        for stored in await services.store.read_many(refs):
+            assert stored.body is not None
+            index = services.indexer.build_index(json.loads(stored.body))
+            if await services.store.replace_index(stored.resource_type, stored.id,
+                                                  stored.version_id, index):
+                done += 1
+    return done

@@ -52,12 +52,15 @@ def _current_doc(version: NewVersion) -> Doc:
         "del": version.deleted, "body": version.body, "m": version.method,
     }
     if version.index is not None:
-        # Only the driver keys are indexed; the full index document is kept as opaque JSON
-        # bytes for the search module, which is far cheaper to store than nested BSON.
-        index = dict(version.index)
-        doc["d"] = index.pop("d", [])
-        doc["ix"] = orjson.dumps(index)
+        doc.update(_index_fields(version.index))
     return doc
+
+
+def _index_fields(index: dict[str, Any]) -> Doc:
+    # Only the driver keys are indexed; the full index document is kept as opaque JSON bytes
+    # for the search module, which is far cheaper to store than nested BSON.
+    rest = dict(index)
+    return {"d": rest.pop("d", []), "ix": orjson.dumps(rest)}
 
 
 class ResourceStore:
@@ -194,6 +197,16 @@ class ResourceStore:
             {"_id": doc["_id"], "v": previous.version_id}, doc, session=session)
         if result.matched_count != 1:
             raise DuplicateKeyError("current version moved on")
+
+    async def replace_index(self, resource_type: str, id_: str, version_id: int,
+                            index: dict[str, Any]) -> bool:
+        """Replace the search index of a current version (derived data, not the resource).
+
+        Returns False if that version is no longer current (a newer write indexed itself).
+        """
+        result = await self.current.update_one(
+            {"_id": f"{resource_type}/{id_}", "v": version_id}, {"$set": _index_fields(index)})
+        return result.matched_count == 1
 
     async def read_many(self, refs: Iterable[tuple[str, str]]) -> list[StoredResource]:
         """Return the current, non-deleted versions of the given (type, id) pairs that exist."""

@@ -168,3 +168,22 @@ def test_profile_search_parameters(enforced: httpx.Client) -> None:
     cs = enforced.get("/metadata").json()
     flag = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Flag")
     assert {"category", "priority"} <= {p["name"] for p in flag["searchParam"]}
+
+
+def test_a_new_search_parameter_indexes_what_is_stored(enforced: httpx.Client) -> None:
+    concern = enforced.post("/Flag", json=example("Concern", "valid/cp-plan-neglect-red.json"))
+    assert concern.status_code == 201, concern.text
+    flag_id = concern.json()["id"]
+    lapse = next(e["valueDateTime"] for e in concern.json()["extension"]
+                 if e["url"].endswith("Extension-LapseDate"))
+    parameter = {
+        "resourceType": "SearchParameter", "url": f"{BASE}/SearchParameter/test-lapse",
+        "name": "TestLapse", "status": "active", "description": "test", "code": "test-lapse",
+        "base": ["Flag"], "type": "date",
+        "expression": "Flag.extension.where(url='"
+                      f"{BASE}/StructureDefinition/Extension-LapseDate').value"}
+    assert enforced.post("/SearchParameter", json=parameter).status_code == 201
+    found = enforced.get("/Flag", params={"test-lapse": lapse[:10]},
+                         headers={"Prefer": "handling=strict"})
+    assert found.status_code == 200, found.text
+    assert flag_id in {e["resource"]["id"] for e in found.json()["entry"]}
