@@ -16,7 +16,7 @@ from typing import Any
 
 from server.definitions.registry import Definitions
 from server.errors import FhirError, Invalid, NotFound, NotSupported
-from server.terminology.codesystems import CodeSystemIndex
+from server.terminology.codesystems import CodeSystemIndex, Concept
 
 Json = dict[str, Any]
 Key = tuple[str, str]  # (system, code)
@@ -110,6 +110,20 @@ class Terminology:
             cached = (cs, CodeSystemIndex(cs))
             self._systems[key] = cached
         return cached[1]
+
+    def concept(self, url: str, code: str, version: str | None = None,
+                purpose: str = "looked up") -> tuple[CodeSystemIndex, Concept | None]:
+        """Return the held CodeSystem `url` and its concept `code` (None if a complete system
+        does not define it). Raises `NotSupported` when the system is not held, or is
+        incomplete and lacks the code (so no answer can be given)."""
+        cs = self.code_system(url, version)
+        if cs is None:
+            raise NotSupported(f"CodeSystem {url} is not available on this server")
+        found = cs.find(code)
+        if found is None and not cs.complete:
+            raise NotSupported(f"CodeSystem {url} is not complete on this server; "
+                               f"code {code!r} cannot be {purpose}")
+        return cs, found
 
     def expansion(self, value_set: Json | str) -> Expansion:
         """Return the expansion of a ValueSet resource or canonical URL.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.errors import NotFound, NotSupported
+from server.errors import NotFound
 from server.terminology.codesystems import CodeSystemIndex, Concept
 from server.terminology.expansion import Terminology
 from server.terminology.operations import parameters
@@ -21,14 +21,8 @@ def lookup(terminology: Terminology, system: str, code: str,
     properties. Raises NotSupported when the CodeSystem is not held (or is incomplete and
     lacks the code) and NotFound for a code a complete CodeSystem does not define.
     """
-    cs = terminology.code_system(system, version)
-    if cs is None:
-        raise NotSupported(f"CodeSystem {system} is not available on this server")
-    concept = cs.find(code)
+    cs, concept = terminology.concept(system, code, version)
     if concept is None:
-        if not cs.complete:
-            raise NotSupported(f"CodeSystem {system} is not complete on this server; "
-                               f"code {code!r} cannot be looked up")
         raise NotFound(f"Code {code!r} is not defined by CodeSystem {system}")
     parts: list[Json] = [{"name": "name", "valueString": cs.name}]
     if cs.version:

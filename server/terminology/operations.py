@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from server.errors import Invalid, NotSupported
+from server.errors import Invalid
 from server.terminology.codesystems import Concept
 from server.terminology.expansion import Entry, Terminology
 
@@ -106,14 +106,8 @@ def validate_code_in_system(terminology: Terminology, code_system: str, code: st
 
     Raises NotSupported when the CodeSystem is not held, or is not complete and lacks it.
     """
-    cs = terminology.code_system(code_system)
-    if cs is None:
-        raise NotSupported(f"CodeSystem {code_system} is not available on this server")
-    concept = cs.find(code)
+    _, concept = terminology.concept(code_system, code, purpose="checked")
     if concept is None:
-        if not cs.complete:
-            raise NotSupported(f"CodeSystem {code_system} is not complete on this server; "
-                               f"code {code!r} cannot be checked")
         return _result(False, f"Unknown code {code!r} in CodeSystem {code_system}")
     return _check_display(concept.display, concept, display)
 

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from server.definitions.registry import load_r4
 from server.search.index import SearchIndexer
 from server.search.registry import SearchParameterRegistry
-
-
-@cache
-def registry() -> SearchParameterRegistry:
-    return SearchParameterRegistry(load_r4())
-
-
-@cache
-def indexer() -> SearchIndexer:
-    return SearchIndexer(registry())
-
+from tests.unit.search_support import indexer, registry
 
 PATIENT: dict[str, Any] = {
     "resourceType": "Patient", "id": "p1",

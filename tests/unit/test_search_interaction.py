@@ -5,27 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
 
-from server.definitions.registry import load_r4
 from server.errors import Invalid
 from server.interactions.search import search
 from server.search.index import SearchIndexer
 from server.search.lookup import KeyLookup
-from server.search.registry import SearchParameterRegistry
 from server.store.model import Candidate, StoredResource
+from tests.unit.search_support import registry
 
 BASE = "http://cradle.test/fhir"
-
-
-@cache
-def registry() -> SearchParameterRegistry:
-    return SearchParameterRegistry(load_r4())
 
 
 class FakeStore:

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import cache
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.definitions.registry import load_r4
 from server.search.criteria import AllOf, driving_lookup, matches
-from server.search.index import SearchIndexer
 from server.search.normalise import date_interval, normalise, number_range
 from server.search.query import parse_search
-from server.search.registry import SearchParameterRegistry
-
-
-@cache
-def registry() -> SearchParameterRegistry:
-    return SearchParameterRegistry(load_r4())
-
-
-@cache
-def indexer() -> SearchIndexer:
-    return SearchIndexer(registry())
-
+from tests.unit.search_support import indexer, registry
 
 dates = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
 precisions = st.sampled_from([4, 7, 10])  # year, month, day
