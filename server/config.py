@@ -31,6 +31,14 @@ class Settings:
     profiles_dir: Path | None = None  # None: the built-in profiles shipped with the package
     enforce_profiles: bool = True  # Patient/ServiceRequest/Flag writes must conform to
     # Child/Referral/Concern (see `profiles/enforcement.json`)
+    auth: bool = True  # False: no tokens, no access rules, no audit (loopback development only)
+    token_ttl: int = 300  # seconds an access token lives
+    allow_client_secrets: bool = False  # shared-secret clients: local development only
+    rate_limit: str = "3000/minute"  # per client, per worker process (`limits` notation)
+    token_rate_limit: str = "60/minute"  # token requests per client id, per worker
+    cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are listed
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -45,6 +53,11 @@ class Settings:
             "MAX_PAGE_SIZE": ("max_page_size", int),
             "PROFILES_DIR": ("profiles_dir", Path),
             "ENFORCE_PROFILES": ("enforce_profiles", _boolean),
+            "AUTH": ("auth", _boolean), "TOKEN_TTL": ("token_ttl", int),
+            "ALLOW_CLIENT_SECRETS": ("allow_client_secrets", _boolean),
+            "RATE_LIMIT": ("rate_limit", str), "TOKEN_RATE_LIMIT": ("token_rate_limit", str),
+            "CORS_ORIGINS": ("cors_origins", _origins),
+            "SSL_CERTFILE": ("ssl_certfile", Path), "SSL_KEYFILE": ("ssl_keyfile", Path),
         }
         for suffix, (name, convert) in conversions.items():
             raw = env.get(ENV_PREFIX + suffix)
@@ -59,6 +72,21 @@ class Settings:
     def db_dir(self) -> Path:
         """Where the embedded database keeps its files."""
         return self.data_dir / "db"
+
+    @property
+    def signing_key_file(self) -> Path:
+        """The server's private token-signing key (owner-only)."""
+        return self.data_dir / "signing-key.json"
+
+    @property
+    def admin_credentials_file(self) -> Path:
+        """The admin client's credentials, written on first start (owner-only)."""
+        return self.data_dir / "admin-client.json"
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of CORS origins."""
+    return tuple(o.strip() for o in raw.split(",") if o.strip())
 
 
 def _boolean(raw: str) -> bool:

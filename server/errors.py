@@ -138,3 +138,28 @@ class Unavailable(FhirError):
 
     code = "transient"
     message_id = "unavailable"
+
+
+class Unauthorized(FhirError):
+    """No valid access token (or client credentials) came with the request."""
+
+    code = "login"
+    message_id = "unauthorized"
+
+
+class Forbidden(FhirError):
+    """The caller is known but no rule lets it do this."""
+
+    code = "forbidden"
+    message_id = "forbidden"
+
+
+class TooManyRequests(FhirError):
+    """The caller exceeded its request rate; `retry_after` says when to try again (s)."""
+
+    code = "throttled"
+    message_id = "rate-limited"
+
+    def __init__(self, diagnostics: str, retry_after: int) -> None:
+        super().__init__(diagnostics)
+        self.retry_after = retry_after

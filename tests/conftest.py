@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from server.api.app import create_app
 from server.config import Settings
 from server.store.embedded import EmbeddedDatabase, free_port
+from tests.auth import SmartBackendAuth
 from tests.servers import running
 
 
@@ -54,10 +55,16 @@ def fhir_url(server_url: str) -> str:
     return f"{server_url}/fhir"
 
 
+@pytest.fixture(scope="session")
+def admin_auth(server_url: str, settings: Settings) -> SmartBackendAuth:
+    """The admin (operator) client's token flow, from the credentials the server wrote."""
+    return SmartBackendAuth.from_credentials_file(server_url, settings.admin_credentials_file)
+
+
 @pytest.fixture()
-def client(fhir_url: str) -> Iterator[httpx.Client]:
-    """An HTTP client on the FHIR base, sending FHIR JSON by default."""
-    with httpx.Client(base_url=fhir_url, timeout=30,
+def client(fhir_url: str, admin_auth: SmartBackendAuth) -> Iterator[httpx.Client]:
+    """An HTTP client on the FHIR base as the admin client, sending FHIR JSON by default."""
+    with httpx.Client(base_url=fhir_url, timeout=30, auth=admin_auth,
                       headers={"Content-Type": "application/fhir+json",
                                "Accept": "application/fhir+json"}) as c:
         yield c

@@ -10,21 +10,30 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from server import __version__
-from server.api import fhir_routes, health, operation_routes
+from server.api import auth_routes, fhir_routes, health, operation_routes
+from server.api.hardening import install_hardening
 from server.api.outcomes import install_handlers
+from server.api.security import RateLimits
 from server.config import Settings
-from server.definitions import load_r4
+from server.definitions import load_r4, patient_compartment
+from server.interactions.admin import ensure_admin_client, follow_revocations, signing_key
 from server.interactions.builtin import follow_changes, load_stored, publish_builtin
 from server.interactions.conformance import Conformance
 from server.interactions.services import Services
 from server.operations.registry import load_all
 from server.profiles.loader import (
     default_profile_dir,
+    load_access_policy,
     load_enforcement,
     load_profile_dir,
     with_snapshots,
 )
-from server.store import ResourceStore
+from server.security.compartment import PatientCompartment
+from server.security.policy import AccessPolicy
+from server.security.tokens import TokenService
+from server.store import ClientStore, ResourceStore
+
+log = logging.getLogger("cradle")
 
 
 async def build_services(settings: Settings) -> Services:
@@ -39,9 +48,21 @@ async def build_services(settings: Settings) -> Services:
     for resource in builtin:
         definitions.add(resource)
     conformance = Conformance(definitions, load_enforcement(profile_dir))
-    services = Services(settings=settings, store=store, conformance=conformance)
+    services = Services(
+        settings=settings, store=store, conformance=conformance,
+        clients=ClientStore(store.db),
+        tokens=TokenService(signing_key(settings), settings.token_ttl),
+        policy=AccessPolicy.from_json(load_access_policy(profile_dir)),
+        compartment=PatientCompartment(patient_compartment()))
     await publish_builtin(services, builtin)
     await load_stored(services)
+    if settings.auth:
+        created = await ensure_admin_client(services)
+        if created is not None:
+            log.warning("cradle: admin client created; its credentials are in %s "
+                        "(owner-only)", created)
+    else:
+        log.warning("cradle: AUTHENTICATION IS OFF: no tokens, access rules or audit trail")
     return services
 
 
@@ -52,19 +73,24 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
         app.state.services = services
-        follower = asyncio.create_task(follow_changes(services))
+        followers = [asyncio.create_task(follow_changes(services)),
+                     asyncio.create_task(follow_revocations(services))]
         try:
             yield
         finally:
-            follower.cancel()
+            for follower in followers:
+                follower.cancel()
             await services.store.close()
 
     logging.getLogger("cradle").setLevel(settings.log_level.upper())
     app = FastAPI(title="Cradle FHIR server", version=__version__, lifespan=lifespan,
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     install_handlers(app)
+    install_hardening(app, settings)
+    app.state.rate_limits = RateLimits(settings.rate_limit, settings.token_rate_limit)
     load_all()
     app.include_router(health.router)
+    app.include_router(auth_routes.router)  # before fhir_routes: `.well-known` is no type
     app.include_router(operation_routes.router)  # before fhir_routes: `$name` is no id
     app.include_router(fhir_routes.router)
     return app

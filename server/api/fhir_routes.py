@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -19,24 +19,20 @@ from server.api.requests import (
     search_params,
 )
 from server.api.responses import json_response, resource_response, write_response
+from server.api.security import acting, services_of
 from server.errors import Invalid, Issue, NotFound
-from server.interactions import bundles, crud
+from server.interactions import access, bundles, crud
 from server.interactions.capabilities import (
     TYPE_INTERACTIONS,
     OperationSummary,
     capability_statement,
 )
 from server.interactions.history import history
-from server.interactions.search import search
+from server.interactions.search import search_as_caller
 from server.interactions.services import Services
 from server.operations.registry import OPERATIONS
 
 router = APIRouter(prefix="/fhir")
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def known_type(request: Request, resource_type: str) -> Services:
@@ -88,24 +84,30 @@ def _route_names() -> list[str]:
 @router.post("", tags=["system"], summary="batch or transaction Bundle", name="transaction")
 @router.post("/", include_in_schema=False)  # many clients post to the base with a slash
 async def batch_or_transaction(request: Request) -> Response:
-    body = await read_resource(request, limit(request), "Bundle")
-    prefer = Prefer.parse(request.headers.get("prefer"))
-    result = await bundles.process_bundle(services_of(request), base_url(request), body,
-                                          status_of, minimal=prefer.return_ == "minimal")
+    async with acting(request, "transaction") as services:
+        body = await read_resource(request, limit(request), "Bundle")
+        if services.record is not None and body.get("type") == "batch":
+            services.record.interaction = "batch"
+        prefer = Prefer.parse(request.headers.get("prefer"))
+        result = await bundles.process_bundle(services, base_url(request), body, status_of,
+                                              minimal=prefer.return_ == "minimal")
     return json_response(result)
 
 
 @router.get("/_history", tags=["system"], summary="system history", name="history-system")
 async def system_history(request: Request) -> Response:
-    return json_response(await history(services_of(request), base_url(request), None, None,
-                                       search_params(request)))
+    async with acting(request, "history-system") as services:
+        result = await history(services, base_url(request), None, None, search_params(request))
+    return json_response(result)
 
 
 @router.get("/{resource_type}/_history", tags=["type"], summary="type history", name="history-type")
 async def type_history(request: Request, resource_type: str) -> Response:
-    services = known_type(request, resource_type)
-    return json_response(await history(services, base_url(request), resource_type, None,
-                                       search_params(request)))
+    known_type(request, resource_type)
+    async with acting(request, "history-type", resource_type) as services:
+        result = await history(services, base_url(request), resource_type, None,
+                               search_params(request))
+    return json_response(result)
 
 
 @router.get("/{resource_type}", tags=["type"], summary="search", name="search-type")
@@ -122,82 +124,102 @@ async def search_post(request: Request, resource_type: str) -> Response:
 
 async def _search(request: Request, resource_type: str,
                   params: list[tuple[str, str]]) -> Response:
-    services = known_type(request, resource_type)
-    strict = Prefer.parse(request.headers.get("prefer")).strict
-    result = await search(services.store, services.search_parameters, resource_type, params,
-                          base_url(request), strict)
+    known_type(request, resource_type)
+    async with acting(request, "search-type", resource_type, urlencode(params)) as services:
+        result = await search_as_caller(services, resource_type, params, base_url(request),
+                                            Prefer.parse(request.headers.get("prefer")).strict)
     return json_response(result)
 
 
 @router.post("/{resource_type}", tags=["type"], summary="create", name="create")
 async def create(request: Request, resource_type: str) -> Response:
-    services = known_type(request, resource_type)
-    resource = await read_resource(request, limit(request), resource_type)
-    outcome = await crud.create(services, resource_type, resource,
-                                request.headers.get("if-none-exist"))
+    known_type(request, resource_type)
+    async with acting(request, "create", resource_type) as services:
+        access.check_write(services, resource_type, None, "c")
+        resource = await read_resource(request, limit(request), resource_type)
+        outcome = await crud.create(services, resource_type, resource,
+                                    request.headers.get("if-none-exist"))
     return written(request, outcome)
 
 
 @router.put("/{resource_type}", tags=["type"], summary="conditional update")
 async def conditional_update(request: Request, resource_type: str) -> Response:
-    services = known_type(request, resource_type)
-    resource = await read_resource(request, limit(request), resource_type)
-    outcome = await crud.conditional_update(services, resource_type, request.url.query,
-                                            resource, if_match(request))
+    known_type(request, resource_type)
+    async with acting(request, "update", resource_type) as services:
+        access.require_scope(services, resource_type, "u")
+        resource = await read_resource(request, limit(request), resource_type)
+        outcome = await crud.conditional_update(services, resource_type, request.url.query,
+                                                resource, if_match(request))
     return written(request, outcome)
 
 
 @router.delete("/{resource_type}", tags=["type"], summary="conditional delete")
 async def conditional_delete(request: Request, resource_type: str) -> Response:
-    services = known_type(request, resource_type)
-    if not request.url.query:
-        raise Invalid("A conditional delete needs search parameters")
-    await crud.conditional_delete(services, resource_type, request.url.query)
+    known_type(request, resource_type)
+    async with acting(request, "delete", resource_type) as services:
+        access.require_scope(services, resource_type, "d")
+        if not request.url.query:
+            raise Invalid("A conditional delete needs search parameters")
+        await crud.conditional_delete(services, resource_type, request.url.query)
     return Response(status_code=204)
 
 
 @router.get("/{resource_type}/{id_}", tags=["instance"], summary="read", name="read")
 async def read(request: Request, resource_type: str, id_: str) -> Response:
-    services = known_type(request, resource_type)
-    return resource_response(await crud.read(services, resource_type, id_))
+    known_type(request, resource_type)
+    async with acting(request, "read", resource_type) as services:
+        access.require_scope(services, resource_type, "r")
+        stored = await crud.read(services, resource_type, id_)
+    return resource_response(stored)
 
 
 @router.get("/{resource_type}/{id_}/_history", tags=["instance"], summary="instance history",
                name="history-instance")
 async def instance_history(request: Request, resource_type: str, id_: str) -> Response:
-    services = known_type(request, resource_type)
-    return json_response(await history(services, base_url(request), resource_type, id_,
-                                       search_params(request)))
+    known_type(request, resource_type)
+    async with acting(request, "history-instance", resource_type) as services:
+        result = await history(services, base_url(request), resource_type, id_,
+                               search_params(request))
+    return json_response(result)
 
 
 @router.get("/{resource_type}/{id_}/_history/{version}", tags=["instance"], summary="vread",
                name="vread")
 async def vread(request: Request, resource_type: str, id_: str, version: str) -> Response:
-    services = known_type(request, resource_type)
-    return resource_response(await crud.vread(services, resource_type, id_, version))
+    known_type(request, resource_type)
+    async with acting(request, "vread", resource_type) as services:
+        access.require_scope(services, resource_type, "r")
+        stored = await crud.vread(services, resource_type, id_, version)
+    return resource_response(stored)
 
 
 @router.put("/{resource_type}/{id_}", tags=["instance"], summary="update", name="update")
 async def update(request: Request, resource_type: str, id_: str) -> Response:
-    services = known_type(request, resource_type)
-    resource = await read_resource(request, limit(request), resource_type)
-    outcome = await crud.update(services, resource_type, id_, resource, if_match(request))
+    known_type(request, resource_type)
+    async with acting(request, "update", resource_type) as services:
+        access.require_scope(services, resource_type, "u")
+        resource = await read_resource(request, limit(request), resource_type)
+        outcome = await crud.update(services, resource_type, id_, resource, if_match(request))
     return written(request, outcome)
 
 
 @router.patch("/{resource_type}/{id_}", tags=["instance"], summary="patch (JSON Patch)",
                name="patch")
 async def patch(request: Request, resource_type: str, id_: str) -> Response:
-    services = known_type(request, resource_type)
-    operations = await read_patch(request, limit(request))
-    outcome = await crud.patch(services, resource_type, id_, operations, if_match(request))
+    known_type(request, resource_type)
+    async with acting(request, "patch", resource_type) as services:
+        access.require_scope(services, resource_type, "u")
+        operations = await read_patch(request, limit(request))
+        outcome = await crud.patch(services, resource_type, id_, operations, if_match(request))
     return written(request, outcome)
 
 
 @router.delete("/{resource_type}/{id_}", tags=["instance"], summary="delete", name="delete")
 async def delete(request: Request, resource_type: str, id_: str) -> Response:
-    services = known_type(request, resource_type)
-    tombstone = await crud.delete(services, resource_type, id_)
+    known_type(request, resource_type)
+    async with acting(request, "delete", resource_type) as services:
+        access.require_scope(services, resource_type, "d")
+        tombstone = await crud.delete(services, resource_type, id_)
     if tombstone is None:
         return outcome_response(200, [Issue("information", "informational",
                                             f"{resource_type}/{id_} was already deleted")])

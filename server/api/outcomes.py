@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from server.errors import (
     Conflict,
     FhirError,
+    Forbidden,
     Gone,
     Invalid,
     Issue,
@@ -24,6 +25,8 @@ from server.errors import (
     NotSupported,
     PreconditionFailed,
     TooLarge,
+    TooManyRequests,
+    Unauthorized,
     Unavailable,
     Unprocessable,
     UnsupportedMediaType,
@@ -48,6 +51,9 @@ STATUS: tuple[tuple[type[FhirError], int], ...] = (
     (UnsupportedMediaType, 415),
     (TooLarge, 413),
     (Unavailable, 503),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (TooManyRequests, 429),
 )
 HTTP_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
               405: "not-supported", 406: "not-supported", 413: "too-costly",
@@ -69,12 +75,21 @@ def outcome_response(status: int, issues: list[Issue],
                     media_type=FHIR_JSON, headers=headers)
 
 
+def error_headers(error: FhirError) -> dict[str, str] | None:
+    """The headers an error response needs: a Bearer challenge on 401, Retry-After on 429."""
+    if isinstance(error, Unauthorized):
+        return {"WWW-Authenticate": 'Bearer realm="cradle"'}
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(error.retry_after)}
+    return None
+
+
 def install_handlers(app: FastAPI) -> None:
     """Make every error an OperationOutcome with the right status."""
 
     @app.exception_handler(FhirError)
     async def fhir_error(_: Request, error: FhirError) -> Response:
-        return outcome_response(status_of(error), error.issues)
+        return outcome_response(status_of(error), error.issues, error_headers(error))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> Response:

@@ -42,6 +42,8 @@ def write_response(stored: StoredResource, status: int, base_url: str, prefer: P
     return Response(stored.body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
-def json_response(value: Any, status: int = 200) -> Response:
-    """Return any FHIR JSON value (Bundle, CapabilityStatement...)."""
-    return Response(json.dumps(value), status_code=status, media_type=FHIR_JSON)
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  media_type: str = FHIR_JSON) -> Response:
+    """Return any FHIR JSON value (Bundle, CapabilityStatement...), or plain JSON."""
+    return Response(json.dumps(value), status_code=status, media_type=media_type,
+                    headers=headers)

@@ -1,5 +1,5 @@
 """Registries of FHIR definitions keyed by canonical URL (R4 base + Cradle profiles)."""
 
-from server.definitions.registry import Definitions, load_r4
+from server.definitions.registry import Definitions, load_r4, patient_compartment
 
-__all__ = ["Definitions", "load_r4"]
+__all__ = ["Definitions", "load_r4", "patient_compartment"]

@@ -131,3 +131,12 @@ def read_bundle(name: str) -> list[Json]:
 def load_r4() -> Definitions:
     """Return the registry of the official R4 definitions (loaded once per process)."""
     return Definitions(r for name in R4_BUNDLES for r in read_bundle(name))
+
+
+@cache
+def patient_compartment() -> Json:
+    """Return the official R4 Patient CompartmentDefinition (which resources are about whom)."""
+    path = resources.files("server.definitions").joinpath(
+        "r4/compartmentdefinition-patient.json.gz")
+    definition: Json = orjson.loads(gzip.decompress(path.read_bytes()))
+    return definition

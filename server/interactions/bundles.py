@@ -8,7 +8,7 @@ the ids the server assigns. A batch processes each entry on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from server.errors import (
     FhirError,
     Invalid,
+    Issue,
     MultipleMatches,
     NotFound,
     PreconditionFailed,
@@ -25,18 +26,23 @@ from server.fhir.bundle import body_of, bundle, response_entry
 from server.fhir.ids import new_id, parse_etag
 from server.fhir.instant import format_instant, now
 from server.fhir.references import rewrite_references
-from server.interactions import crud
+from server.interactions import access, crud
 from server.interactions.history import history
 from server.interactions.matching import find_matching
-from server.interactions.search import search
+from server.interactions.recording import audit, companions, mark_committed
+from server.interactions.search import search_as_caller
 from server.interactions.services import Services
 from server.interactions.versions import check_valid, new_version, tombstone
+from server.security.records import AccessRecord
 from server.store import NewVersion, StoredResource
 
 Json = dict[str, Any]
 StatusOf = Callable[[FhirError], int]
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}  # spec order
 REASONS = {200: "OK", 201: "Created", 204: "No Content"}
+WRITE_ACTIONS = {"POST": "c", "PUT": "u", "DELETE": "d"}
+BATCH_INTERACTIONS = {"POST": "create", "PUT": "update", "DELETE": "delete", "GET": "read",
+                      "HEAD": "read"}
 
 
 @dataclass
@@ -79,8 +85,14 @@ async def process_bundle(services: Services, base_url: str, body: Json,
         raise Invalid("Bundle.entry must be an array", expression="Bundle.entry")
     entries = [_parse_entry(services, i, e) for i, e in enumerate(raw_entries)]
     if kind == "batch":
-        responses = [await _batch_entry(services, base_url, e, status_of, minimal)
-                     for e in entries]
+        responses = []
+        for entry in entries:
+            own = services if services.record is None else services.acting_as(
+                services.caller, AccessRecord(BATCH_INTERACTIONS[entry.method],
+                                              entry.resource_type or None, entry.query))
+            response = await _batch_entry(own, base_url, entry, status_of, minimal)
+            await audit(own, _failure(response))
+            responses.append(response)
         return bundle("batch-response", responses)
     await _transaction(services, base_url, entries, minimal)
     return bundle("transaction-response", [e.response for e in entries])
@@ -136,13 +148,35 @@ async def _transaction(services: Services, base_url: str, entries: list[Entry],
             if version is not None:
                 planned.append((version, entry.existing))
                 entry.response = _write_response(base_url, entry, version, minimal)
-        await services.store.write_all(planned, tx)
+        extra = await companions(services, [v for v, _ in planned], moment)
+        await services.store.write_all([*planned, *((e, None) for e in extra)], tx)
+    mark_committed(services)
     # Committed: conformance resources take effect here and, via the epoch, in other workers.
     if services.conformance.register(*(e.resource for e in writes if e.resource is not None)):
         await services.store.bump_conformance_epoch()
+    reads = [e for e in entries if e.method in ("GET", "HEAD")]
+    if reads:  # after the commit: audited as a request of their own
+        await _audited(services, "transaction", lambda s: _read_entries(s, base_url, reads))
+
+
+async def _read_entries(services: Services, base_url: str, entries: list[Entry]) -> None:
     for entry in entries:
-        if entry.method in ("GET", "HEAD"):
-            entry.response = await _read_entry(services, base_url, entry)
+        entry.response = await _read_entry(services, base_url, entry)
+
+
+async def _audited(services: Services, interaction: str,
+                   work: Callable[[Services], Awaitable[None]]) -> None:
+    """Run `work` as a request of its own in the audit trail (one batch entry, say)."""
+    if services.record is None:
+        await work(services)
+        return
+    own = services.acting_as(services.caller, AccessRecord(interaction))
+    try:
+        await work(own)
+    except Exception as error:
+        await audit(own, error)
+        raise
+    await audit(own)
 
 
 async def _resolve_identities(services: Services, entries: list[Entry]) -> dict[str, str]:
@@ -199,6 +233,11 @@ async def _plan_write(services: Services, entry: Entry, tx: Any,
     if entry.method != "POST":  # a POST's id is freshly assigned: nothing to read
         entry.existing = await services.store.read(entry.resource_type, entry.id, tx)
     _check_if_match(entry)
+    try:
+        access.check_write(services, entry.resource_type, entry.existing,
+                           WRITE_ACTIONS[entry.method])
+    except FhirError as error:
+        raise type(error)(issues=[_at(issue, entry.where) for issue in error.issues]) from error
     if entry.method == "DELETE":
         if entry.existing is None or entry.existing.deleted:
             entry.response = response_entry("204 No Content")
@@ -238,8 +277,7 @@ async def _read_entry(services: Services, base_url: str, entry: Entry) -> Json:
     parts = entry.url.partition("?")[0].strip("/").split("/")
     params = parse_qsl(entry.query or "", keep_blank_values=True)
     if len(parts) == 1 and parts[0] and services.supports_type(parts[0]):
-        result = await search(services.store, services.search_parameters, parts[0], params,
-                              base_url)
+        result = await search_as_caller(services, parts[0], params, base_url)
         return response_entry("200 OK", resource=result)
     if len(parts) == 2:
         stored = await crud.read(services, parts[0], parts[1])
@@ -294,6 +332,22 @@ async def _batch_entry(services: Services, base_url: str, entry: Entry, status_o
         code = status_of(error)
         return response_entry(f"{code} {REASONS.get(code, '')}".strip(),
                               outcome=operation_outcome(error.issues))
+
+
+def _failure(response: Json) -> FhirError | None:
+    """The error a batch entry's response reports (None if it succeeded), for its audit."""
+    status = str(response.get("response", {}).get("status", "200"))
+    if status[:1] in ("2", "3"):
+        return None
+    outcome = response.get("response", {}).get("outcome") or {}
+    issue = (outcome.get("issue") or [{}])[0]
+    error = FhirError(str(issue.get("diagnostics") or status))
+    error.code = str(issue.get("code") or "exception")
+    return error
+
+
+def _at(issue: Issue, where: str) -> Issue:
+    return Issue(issue.severity, issue.code, issue.diagnostics, where, issue.message_id)
 
 
 def _etag(value: str | None) -> int | None:

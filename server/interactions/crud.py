@@ -19,7 +19,10 @@ from server.errors import (
 )
 from server.fhir import json
 from server.fhir.ids import new_id
+from server.fhir.instant import now
+from server.interactions import access
 from server.interactions.matching import find_matching
+from server.interactions.recording import companions, mark_committed
 from server.interactions.services import Services
 from server.interactions.versions import check_valid, new_version, tombstone
 from server.store import StoredResource, Transaction
@@ -46,6 +49,7 @@ async def read(services: Services, resource_type: str, id_: str,
         raise NotFound(f"{resource_type}/{id_} is not known", expression=resource_type)
     if stored.deleted:
         raise Gone(f"{resource_type}/{id_} was deleted (version {stored.version_id})")
+    await access.check_read(services, stored)
     return stored
 
 
@@ -57,6 +61,7 @@ async def vread(services: Services, resource_type: str, id_: str, version: str) 
         raise NotFound(f"{resource_type}/{id_}/_history/{version} is not known")
     if stored.deleted:
         raise Gone(f"{resource_type}/{id_} version {version} is a deletion")
+    await access.check_read(services, stored)
     return stored
 
 
@@ -75,10 +80,13 @@ async def create(services: Services, resource_type: str, resource: Json,
                 f"If-None-Exist '{if_none_exist}' matched {len(matches)} resources")
         if matches:
             return WriteOutcome(await read(services, *matches[0], tx), created=False)
+    access.check_write(services, resource_type, None, "c")
     resource = services.conformance.prepare(resource)
     warnings = check_valid(services, resource)
-    version = new_version(services, resource, id_ or new_id(), None, "POST")
-    await services.store.write(version, None, tx)
+    moment = now()
+    version = new_version(services, resource, id_ or new_id(), None, "POST", moment)
+    await services.store.write(version, None, tx, await companions(services, [version], moment))
+    mark_committed(services)
     await _took_effect(services, resource)
     return WriteOutcome(version.as_stored(), created=True, warnings=warnings)
 
@@ -105,14 +113,18 @@ async def update(services: Services, resource_type: str, id_: str, resource: Jso
     while True:
         previous = await services.store.read(resource_type, id_, tx)
         _check_if_match(previous, if_match, resource_type, id_)
-        version = new_version(services, resource, id_, previous, method)
+        access.check_write(services, resource_type, previous, "u")
+        moment = now()
+        version = new_version(services, resource, id_, previous, method, moment)
         try:
-            await services.store.write(version, previous, tx)
+            await services.store.write(version, previous, tx,
+                                       await companions(services, [version], moment))
         except Conflict:
             attempts_left -= 1
             if attempts_left == 0:
                 raise
             continue
+        mark_committed(services)
         await _took_effect(services, resource)
         created = previous is None or previous.deleted
         return WriteOutcome(version.as_stored(), created=created, warnings=warnings)
@@ -172,10 +184,14 @@ async def delete(services: Services, resource_type: str, id_: str,
     previous = await services.store.read(resource_type, id_, tx)
     if previous is None:
         raise NotFound(f"{resource_type}/{id_} is not known", expression=resource_type)
+    access.check_write(services, resource_type, previous, "d")
     if previous.deleted:
         return None
-    version = tombstone(previous)
-    await services.store.write(version, previous, tx)
+    moment = now()
+    version = tombstone(previous, moment)
+    await services.store.write(version, previous, tx,
+                               await companions(services, [version], moment))
+    mark_committed(services)
     return version.as_stored()
 
 

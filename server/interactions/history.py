@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from server.errors import Invalid, NotFound
+from server.errors import Forbidden, Invalid, NotFound
 from server.fhir.bundle import body_of, bundle
 from server.fhir.ids import etag
 from server.fhir.instant import format_instant, parse_instant
+from server.interactions import access
 from server.interactions.services import Services
+from server.store import StoredResource
 
 Json = dict[str, Any]
 SUPPORTED = {"_count", "_since", "_offset", "_format"}
+ALL = 1_000_000
 
 
 async def history(services: Services, base_url: str, resource_type: str | None,
@@ -31,7 +35,12 @@ async def history(services: Services, base_url: str, resource_type: str | None,
     count = _int_param(values, "_count", services.settings.default_page_size)
     count = min(count, services.settings.max_page_size)
     offset = _int_param(values, "_offset", 0)
-    versions, total = await services.store.history_page(resource_type, id_, since, offset, count)
+    if services.caller.operator:
+        versions, total = await services.store.history_page(resource_type, id_, since, offset,
+                                                            count)
+    else:
+        versions, total = await _visible_page(services, resource_type, id_, since, offset,
+                                              count)
     if id_ is not None and total == 0 and since is None:
         raise NotFound(f"{resource_type}/{id_} is not known")
     path = "/".join(p for p in (base_url, resource_type, id_, "_history") if p)
@@ -52,6 +61,32 @@ async def history(services: Services, base_url: str, resource_type: str | None,
         entries.append(entry)
     links = _page_links(path, values, offset, count, total)
     return bundle("history", entries, total=total, links=links)
+
+
+async def _visible_page(services: Services, resource_type: str | None, id_: str | None,
+                        since: datetime | None, offset: int,
+                        count: int) -> tuple[list[StoredResource], int]:
+    """An instance's history as an agency sees it: only the versions it may read.
+
+    Type and system history would have to weigh every version of every record, so agencies
+    poll with a search on `_lastUpdated` instead, which need-to-know filters exactly.
+    """
+    if resource_type is None or id_ is None:
+        raise Forbidden("Type and system history are for operators; search with "
+                        "_lastUpdated=gt<instant> to follow changes you may see")
+    access.require_scope(services, resource_type, "r")
+    versions, _ = await services.store.history_page(resource_type, id_, since, 0, ALL)
+    if not versions:
+        return [], 0
+    gate = access.Gate(services)
+    allowed = [v for v, ok in zip(versions, await gate.visible(versions), strict=True) if ok]
+    if not allowed:
+        raise Forbidden(f"{resource_type}/{id_} may not be read by this client",
+                        expression=resource_type)
+    page = allowed[offset:offset + count]
+    gate.note_returned([{"resourceType": v.resource_type, "id": v.id,
+                         "meta": {"versionId": str(v.version_id)}} for v in page])
+    return page, len(allowed)
 
 
 def _int_param(values: dict[str, str], name: str, default: int) -> int:

@@ -8,14 +8,16 @@ recently updated first, then by type and id, so paging is stable.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import orjson
 
 from server.errors import operation_outcome
+from server.interactions import access
+from server.interactions.services import Services
 from server.search.criteria import (
     AllOf,
     AnyOf,
@@ -36,6 +38,22 @@ from server.search.shape import shape
 from server.store.model import Candidate, StoredResource
 
 
+class Gate(Protocol):
+    """Decides which stored resources the caller may see (`server.interactions.access.Gate`)."""
+
+    async def visible(self, items: Sequence[Candidate | StoredResource]) -> list[bool]: ...
+
+
+Item = TypeVar("Item", Candidate, StoredResource)
+
+
+async def only_visible(gate: Gate | None, items: list[Item]) -> list[Item]:
+    """Return the items the gate lets through (all of them without a gate)."""
+    if gate is None or not items:
+        return items
+    return [item for item, ok in zip(items, await gate.visible(items), strict=True) if ok]
+
+
 class SearchStore(Protocol):
     """The two store methods search needs (implemented by `ResourceStore`)."""
 
@@ -52,32 +70,33 @@ def indexer_for(registry: SearchParameterRegistry) -> SearchIndexer:
 
 
 async def resolve(store: SearchStore, registry: SearchParameterRegistry, criterion: Criterion,
-                  resource_type: str | None) -> Criterion:
-    """Return `criterion` with every `Chain`/`Has` replaced by the keys of what they found."""
+                  resource_type: str | None, gate: Gate | None = None) -> Criterion:
+    """Return `criterion` with every `Chain`/`Has` replaced by the keys of what they found
+    (only what the gate lets the caller see, so a chain cannot probe hidden records)."""
     if isinstance(criterion, Chain):
         target = criterion.targets[0]
-        inner = await resolve(store, registry, criterion.inner, target)
-        found = await find(store, registry, target, inner)
+        inner = await resolve(store, registry, criterion.inner, target, gate)
+        found = await find(store, registry, target, inner, gate)
         return HasKey(tuple(f"{criterion.param}|{target}/{c.id}" for c in found))
     if isinstance(criterion, Has):
-        inner = await resolve(store, registry, criterion.inner, criterion.resource_type)
-        found = await find(store, registry, criterion.resource_type, inner)
+        inner = await resolve(store, registry, criterion.inner, criterion.resource_type, gate)
+        found = await find(store, registry, criterion.resource_type, inner, gate)
         prefix = f"{criterion.param}|{resource_type}/" if resource_type else f"{criterion.param}|"
         ids = {k[len(prefix):].rsplit("/", 1)[-1] for c in found for k in c.index.get("k", ())
                if k.startswith(prefix)}
         return HasKey(tuple(sorted(f"_id|{i}" for i in ids)))
     if isinstance(criterion, AllOf | AnyOf):
-        resolved = tuple([await resolve(store, registry, c, resource_type)
+        resolved = tuple([await resolve(store, registry, c, resource_type, gate)
                           for c in criterion.children])
         return type(criterion)(resolved)
     if isinstance(criterion, Not):
-        return Not(await resolve(store, registry, criterion.child, resource_type))
+        return Not(await resolve(store, registry, criterion.child, resource_type, gate))
     return criterion
 
 
 async def find(store: SearchStore, registry: SearchParameterRegistry, resource_type: str | None,
-               criterion: Criterion) -> list[Candidate]:
-    """Return the current resources matching a resolved criterion."""
+               criterion: Criterion, gate: Gate | None = None) -> list[Candidate]:
+    """Return the current resources matching a resolved criterion (that the gate lets see)."""
     if isinstance(criterion, AllOf) and any(
             isinstance(c, HasKey) and not c.keys for c in criterion.children):
         return []  # a chain or _has that found nothing
@@ -85,7 +104,7 @@ async def find(store: SearchStore, registry: SearchParameterRegistry, resource_t
         return []
     rename = registry.driver_names(resource_type) if resource_type else {}
     candidates = await store.candidates(resource_type, driving_lookup(criterion, rename))
-    return [c for c in candidates if matches(criterion, c.index)]
+    return await only_visible(gate, [c for c in candidates if matches(criterion, c.index)])
 
 
 def sort_candidates(found: list[Candidate], keys: tuple[tuple[str, bool], ...]) -> list[Candidate]:
@@ -130,8 +149,10 @@ def _forward(registry: SearchParameterRegistry, specs: tuple[Include, ...],
 
 
 async def collect_includes(store: SearchStore, registry: SearchParameterRegistry,
-                           query: SearchQuery, page: list[Node]) -> list[StoredResource]:
-    """Return the resources `_include`d/`_revinclude`d by the page (`:iterate` repeats)."""
+                           query: SearchQuery, page: list[Node],
+                           gate: Gate | None = None) -> list[StoredResource]:
+    """Return the resources `_include`d/`_revinclude`d by the page (`:iterate` repeats), only
+    those the gate lets the caller see."""
     seen = {(t, i) for t, i, _ in page}
     out: list[StoredResource] = []
     frontier = page
@@ -148,7 +169,7 @@ async def collect_includes(store: SearchStore, registry: SearchParameterRegistry
                          for t, i, _ in frontier)
             refs |= {(c.resource_type, c.id)
                      for c in await store.candidates(inc.source, KeyLookup(keys=keys))}
-        new = await store.read_many(sorted(refs - seen))
+        new = await only_visible(gate, await store.read_many(sorted(refs - seen)))
         seen |= {(s.resource_type, s.id) for s in new}
         out += new
         indexer = indexer_for(registry)
@@ -183,22 +204,24 @@ def _entry(base_url: str, stored: StoredResource, mode: str, query: SearchQuery,
 
 async def search(store: SearchStore, registry: SearchParameterRegistry,
                  resource_type: str | None, params: list[tuple[str, str]], base_url: str,
-                 strict: bool = False) -> dict[str, Any]:
-    """Run a search and return its `searchset` Bundle.
+                 strict: bool = False, gate: Gate | None = None) -> dict[str, Any]:
+    """Run a search and return its `searchset` Bundle: with a gate, only what the caller may
+    see is matched, counted or included.
 
     Raises `Invalid` for malformed values (and, when `strict`, unknown parameters/modifiers).
     """
     base_url = base_url.rstrip("/")
     query = parse_search(registry, resource_type, params, strict)
-    criterion = await resolve(store, registry, query.criteria, resource_type)
-    found = sort_candidates(await find(store, registry, resource_type, criterion), query.sort)
+    criterion = await resolve(store, registry, query.criteria, resource_type, gate)
+    found = sort_candidates(await find(store, registry, resource_type, criterion, gate),
+                            query.sort)
     page = [] if query.summary == "count" else found[query.offset:query.offset + query.count]
     stored = {(s.resource_type, s.id): s
               for s in await store.read_many((c.resource_type, c.id) for c in page)}
     matched = [stored[(c.resource_type, c.id)] for c in page if (c.resource_type, c.id) in stored]
     entries = [_entry(base_url, s, "match", query, registry) for s in matched]
     included = await collect_includes(store, registry, query,
-                                      [(c.resource_type, c.id, c.index) for c in page])
+                                      [(c.resource_type, c.id, c.index) for c in page], gate)
     entries += [_entry(base_url, s, "include", query, registry) for s in included]
     if query.warnings:
         entries.insert(0, {"fullUrl": f"urn:uuid:{uuid.uuid4()}",
@@ -212,3 +235,18 @@ async def search(store: SearchStore, registry: SearchParameterRegistry,
     if entries:
         bundle["entry"] = entries
     return bundle
+
+
+async def search_as_caller(services: Services, resource_type: str | None,
+                           params: list[tuple[str, str]], base_url: str,
+                           strict: bool = False) -> dict[str, Any]:
+    """Run a search as the request's caller: the `s` scope is needed, need-to-know filters
+    every match, count and include, and the returned resources go into the audit record."""
+    if resource_type is not None:
+        access.require_scope(services, resource_type, "s")
+    gate = access.Gate(services)
+    result = await search(services.store, services.search_parameters, resource_type, params,
+                          base_url, strict, gate)
+    gate.note_returned([e["resource"] for e in result.get("entry", ())
+                        if e.get("search", {}).get("mode") != "outcome"])
+    return result

@@ -1,25 +1,54 @@
-"""The collaborators every interaction needs, wired once by the composition root."""
+"""The collaborators every interaction needs, wired once by the composition root, and who is
+acting in the current request."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from server.config import Settings
 from server.definitions import Definitions
 from server.interactions.conformance import Conformance
 from server.search.index import SearchIndexer
 from server.search.registry import SearchParameterRegistry
-from server.store import ResourceStore
+from server.security.compartment import PatientCompartment
+from server.security.policy import AccessPolicy
+from server.security.principal import SYSTEM, Principal
+from server.security.records import AccessRecord
+from server.security.tokens import TokenService
+from server.store import ClientStore, ResourceStore
 from server.validation import ResourceValidator
+
+
+@dataclass
+class Revocations:
+    """Client ids revoked since start-up, refreshed from the database by the follower."""
+
+    client_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Services:
-    """Everything the interactions use; tests build one with real parts against a test DB."""
+    """Everything the interactions use; tests build one with real parts against a test DB.
+
+    `caller` is who acts (the server itself unless a request says otherwise) and `record`
+    gathers what the request did for its AuditEvent (None: not audited). The API layer makes a
+    copy per request with `acting_as`.
+    """
 
     settings: Settings
     store: ResourceStore
     conformance: Conformance
+    clients: ClientStore
+    tokens: TokenService
+    policy: AccessPolicy
+    compartment: PatientCompartment
+    revocations: Revocations = field(default_factory=Revocations)
+    caller: Principal = SYSTEM
+    record: AccessRecord | None = None
+
+    def acting_as(self, caller: Principal, record: AccessRecord | None) -> Services:
+        """Return these services for one request by `caller`, audited into `record`."""
+        return replace(self, caller=caller, record=record)
 
     @property
     def definitions(self) -> Definitions:

@@ -56,10 +56,14 @@ def new_version(services: Services, resource: Json, id_: str, previous: StoredRe
     meta["lastUpdated"] = format_instant(moment)
     stamped = {"resourceType": resource["resourceType"], "id": id_, "meta": meta}
     stamped.update((k, v) for k, v in resource.items() if k not in stamped)
+    index = services.indexer.build_index(stamped)
+    # Access labels: the authoring agency stays with the resource; its children follow content.
+    owner = previous.owner if previous is not None else services.caller.agency
     return NewVersion(
         resource_type=resource["resourceType"], id=id_, version_id=version_id,
-        last_updated=moment, body=json.dumps(stamped), index=services.indexer.build_index(stamped),
-        method=method,
+        last_updated=moment, body=json.dumps(stamped), index=index, method=method,
+        owner=owner, subjects=services.compartment.subjects(stamped["resourceType"], id_,
+                                                            index["k"]),
     )
 
 
@@ -68,5 +72,5 @@ def tombstone(previous: StoredResource, moment: datetime | None = None) -> NewVe
     return NewVersion(
         resource_type=previous.resource_type, id=previous.id,
         version_id=previous.version_id + 1, last_updated=moment or now(), body=None,
-        index=None, method="DELETE",
+        index=None, method="DELETE", owner=previous.owner, subjects=previous.subjects or (),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.errors import Invalid, Issue, is_error, operation_outcome
+from server.errors import Forbidden, Invalid, Issue, is_error, operation_outcome
 from server.fhir import json
 from server.interactions import crud
 from server.interactions.services import Services
@@ -42,7 +42,13 @@ async def validate(services: Services, call: OperationInput) -> Json:
 
 
 async def recheck_stored(services: Services, resource_type: str, profile: str) -> Json:
-    """Validate every current resource of a type against `profile`; summarise the failures."""
+    """Validate every current resource of a type against `profile`; summarise the failures.
+
+    Only an operator may: the summary covers records the caller might not be allowed to see.
+    """
+    if not services.caller.operator:
+        raise Forbidden("Re-checking every stored record needs an operator token",
+                        expression="profile")
     candidates = await services.store.candidates(resource_type, None)
     failing: list[Issue] = []
     failed = 0

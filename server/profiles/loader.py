@@ -138,3 +138,12 @@ def load_enforcement(path: Path) -> dict[str, str]:
                                     f"{file}: 'required' must map resource types to profile "
                                     "URLs", None, "profile-bad-enforcement")])
     return dict(required)
+
+
+def load_access_policy(path: Path) -> dict[str, Any]:
+    """Return the need-to-know rules (`access-policy.json`) of a profile folder, falling back
+    to the built-in ones when the folder has none."""
+    file = path / "access-policy.json"
+    if not file.exists():
+        file = default_profile_dir() / "access-policy.json"
+    return read_object(file)

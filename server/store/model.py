@@ -13,7 +13,9 @@ class StoredResource:
 
     `body` is the serialised FHIR JSON (with `meta.versionId`/`meta.lastUpdated` set), or None
     for a deletion tombstone. `method` is the interaction that produced the version
-    (POST, PUT, PATCH or DELETE).
+    (POST, PUT, PATCH or DELETE). Its access labels: `owner`, the agency that authored the
+    resource (`Organization/id`), and `subjects`, the children it is about (`Patient/id`;
+    None for versions stored before labels existed).
     """
 
     resource_type: str
@@ -23,6 +25,8 @@ class StoredResource:
     deleted: bool
     body: bytes | None
     method: str = "PUT"
+    owner: str | None = None
+    subjects: tuple[str, ...] | None = None
 
     @property
     def reference(self) -> str:
@@ -39,6 +43,8 @@ class Candidate:
     version_id: int
     last_updated: datetime
     index: dict[str, Any]
+    owner: str | None = None
+    subjects: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,8 @@ class NewVersion:
     body: bytes | None
     index: dict[str, Any] | None
     method: str
+    owner: str | None = None
+    subjects: tuple[str, ...] = ()
 
     @property
     def deleted(self) -> bool:
@@ -62,5 +70,5 @@ class NewVersion:
         return StoredResource(
             resource_type=self.resource_type, id=self.id, version_id=self.version_id,
             last_updated=self.last_updated, deleted=self.deleted, body=self.body,
-            method=self.method,
+            method=self.method, owner=self.owner, subjects=self.subjects,
         )

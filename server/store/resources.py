@@ -12,7 +12,7 @@ never updated in place.
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -25,10 +25,13 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 
 from server.errors import Conflict, Unavailable
 from server.search.lookup import KeyLookup
+from server.store.group_commit import GroupCommit
 from server.store.model import Candidate, NewVersion, StoredResource
 
 Doc = dict[str, Any]
-CURRENT_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "del": 1, "body": 1, "m": 1}
+CURRENT_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "del": 1, "body": 1, "m": 1, "own": 1,
+                  "sub": 1}
+CANDIDATE_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "ix": 1, "del": 1, "own": 1, "sub": 1}
 
 
 class Transaction:
@@ -42,7 +45,19 @@ def _stored(doc: Doc) -> StoredResource:
     return StoredResource(
         resource_type=doc["t"], id=doc["id"], version_id=doc["v"], last_updated=doc["ts"],
         deleted=doc.get("del", False), body=doc.get("body"), method=doc.get("m", "PUT"),
+        owner=doc.get("own"), subjects=_subjects(doc),
     )
+
+
+def _subjects(doc: Doc) -> tuple[str, ...] | None:
+    return tuple(doc["sub"]) if "sub" in doc else None
+
+
+def _labels(owner: str | None, subjects: Iterable[str] | None) -> Doc:
+    labels: Doc = {"own": owner}
+    if subjects is not None:
+        labels["sub"] = list(subjects)
+    return labels
 
 
 def _current_doc(version: NewVersion) -> Doc:
@@ -50,6 +65,7 @@ def _current_doc(version: NewVersion) -> Doc:
         "_id": f"{version.resource_type}/{version.id}", "t": version.resource_type,
         "id": version.id, "v": version.version_id, "ts": version.last_updated,
         "del": version.deleted, "body": version.body, "m": version.method,
+        **_labels(version.owner, version.subjects),
     }
     if version.index is not None:
         doc.update(_index_fields(version.index))
@@ -71,6 +87,7 @@ class ResourceStore:
         self.db: AsyncDatabase[Doc] = client[database]
         self.current = self.db["resources"]
         self.history = self.db["history"]
+        self._appends = GroupCommit(self.current)
 
     @classmethod
     def connect(cls, uri: str, database: str, timeout_ms: int = 5000) -> ResourceStore:
@@ -140,23 +157,24 @@ class ResourceStore:
         return _stored(doc) if doc else None
 
     async def write(self, version: NewVersion, previous: StoredResource | None,
-                    tx: Transaction | None = None) -> None:
-        """Store `version` as the current one, superseding `previous` (None: must not exist).
+                    tx: Transaction | None = None, companions: Sequence[NewVersion] = ()) -> None:
+        """Store `version` as the current one, superseding `previous` (None: must not exist),
+        and insert the new `companions` (its Provenance, AuditEvent...) with it, atomically.
 
         Raises `Conflict` when another writer got there first (the resource exists although
         `previous` is None, or its current version is no longer `previous`).
         """
         doc = _current_doc(version)
         try:
-            if previous is None:
+            if previous is None and not companions:
                 await self.current.insert_one(doc, session=_session(tx))
                 return
             if tx is not None:
-                await self._supersede(doc, previous, tx.session)
+                await self._store(doc, previous, companions, tx.session)
                 return
             async with self.client.start_session() as session, \
                     await session.start_transaction():
-                await self._supersede(doc, previous, session)
+                await self._store(doc, previous, companions, session)
         except DuplicateKeyError as exc:
             raise Conflict(
                 f"{version.resource_type}/{version.id} was changed by another request; retry"
@@ -167,6 +185,16 @@ class ResourceStore:
                     f"{version.resource_type}/{version.id} is being changed concurrently; retry"
                 ) from exc
             raise
+
+    async def _store(self, doc: Doc, previous: StoredResource | None,
+                     companions: Sequence[NewVersion], session: AsyncClientSession) -> None:
+        if previous is None:
+            await self.current.insert_one(doc, session=session)
+        else:
+            await self._supersede(doc, previous, session)
+        if companions:
+            await self.current.insert_many([_current_doc(c) for c in companions],
+                                           session=session)
 
     async def write_all(self, writes: list[tuple[NewVersion, StoredResource | None]],
                         tx: Transaction) -> None:
@@ -191,12 +219,22 @@ class ResourceStore:
             "_id": f"{previous.reference}/{previous.version_id}", "t": previous.resource_type,
             "id": previous.id, "v": previous.version_id, "ts": previous.last_updated,
             "del": previous.deleted, "body": previous.body, "m": previous.method,
+            **_labels(previous.owner, previous.subjects),
         }
         await self.history.insert_one(old, session=session)
         result = await self.current.replace_one(
             {"_id": doc["_id"], "v": previous.version_id}, doc, session=session)
         if result.matched_count != 1:
             raise DuplicateKeyError("current version moved on")
+
+    async def append(self, version: NewVersion) -> None:
+        """Insert a new, never-updated resource (an AuditEvent) outside any transaction, in a
+        batch shared with concurrent appends; return once it is stored."""
+        try:
+            await self._appends.append(_current_doc(version))
+        except PyMongoError as exc:
+            raise Unavailable(f"the audit trail could not be written: {type(exc).__name__}") \
+                from exc
 
     async def replace_index(self, resource_type: str, id_: str, version_id: int,
                             index: dict[str, Any]) -> bool:
@@ -223,11 +261,17 @@ class ResourceStore:
         With no lookup, every live resource of the type (or of all types) is returned.
         """
         query = self.candidates_filter(resource_type, lookup)
-        cursor = self.current.find(query, {"t": 1, "id": 1, "v": 1, "ts": 1, "ix": 1, "del": 1})
+        cursor = self.current.find(query, CANDIDATE_FIELDS)
         return [
-            Candidate(d["t"], d["id"], d["v"], d["ts"], orjson.loads(d["ix"]) if "ix" in d else {})
+            Candidate(d["t"], d["id"], d["v"], d["ts"], orjson.loads(d["ix"]) if "ix" in d else {},
+                      d.get("own"), _subjects(d))
             async for d in cursor if not d.get("del")
         ]
+
+    async def find(self, resource_type: str, lookup: KeyLookup) -> list[StoredResource]:
+        """Return the current, non-deleted resources of a type matching one lookup, with bodies."""
+        cursor = self.current.find(self.candidates_filter(resource_type, lookup), CURRENT_FIELDS)
+        return [_stored(d) async for d in cursor if not d.get("del")]
 
     @staticmethod
     def candidates_filter(resource_type: str | None, lookup: KeyLookup | None) -> Doc:

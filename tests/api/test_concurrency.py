@@ -6,11 +6,13 @@ import asyncio
 
 import httpx
 
+from tests.auth import SmartBackendAuth
 from tests.builders import patient
 
 
-def test_concurrent_updates_lose_nothing(fhir_url: str, tag: str) -> None:
-    created = httpx.post(f"{fhir_url}/Patient", json=patient(tag)).json()
+def test_concurrent_updates_lose_nothing(fhir_url: str, tag: str,
+                                         admin_auth: SmartBackendAuth) -> None:
+    created = httpx.post(f"{fhir_url}/Patient", json=patient(tag), auth=admin_auth).json()
     url = f"{fhir_url}/Patient/{created['id']}"
 
     async def update(client: httpx.AsyncClient, n: int) -> int:
@@ -18,23 +20,24 @@ def test_concurrent_updates_lose_nothing(fhir_url: str, tag: str) -> None:
         return (await client.put(url, json=body)).status_code
 
     async def race() -> list[int]:
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with httpx.AsyncClient(timeout=60, headers=admin_auth.headers) as client:
             return await asyncio.gather(*(update(client, n) for n in range(12)))
 
     statuses = asyncio.run(race())
     assert set(statuses) <= {200, 409}, statuses
-    history = httpx.get(f"{url}/_history", params={"_count": 100}).json()
+    history = httpx.get(f"{url}/_history", params={"_count": 100}, auth=admin_auth).json()
     assert history["total"] == 1 + statuses.count(200)
     versions = sorted(int(e["resource"]["meta"]["versionId"]) for e in history["entry"])
     assert versions == list(range(1, history["total"] + 1))
 
 
-def test_concurrent_if_match_lets_exactly_one_win(fhir_url: str, tag: str) -> None:
-    created = httpx.post(f"{fhir_url}/Patient", json=patient(tag)).json()
+def test_concurrent_if_match_lets_exactly_one_win(fhir_url: str, tag: str,
+                                                  admin_auth: SmartBackendAuth) -> None:
+    created = httpx.post(f"{fhir_url}/Patient", json=patient(tag), auth=admin_auth).json()
     url = f"{fhir_url}/Patient/{created['id']}"
 
     async def race() -> list[int]:
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with httpx.AsyncClient(timeout=60, headers=admin_auth.headers) as client:
             calls = [client.put(url, json={**created, "gender": "male"},
                                 headers={"If-Match": 'W/"1"'}) for _ in range(8)]
             return [r.status_code for r in await asyncio.gather(*calls)]
@@ -42,4 +45,4 @@ def test_concurrent_if_match_lets_exactly_one_win(fhir_url: str, tag: str) -> No
     statuses = asyncio.run(race())
     assert statuses.count(200) == 1, statuses
     assert set(statuses) <= {200, 409, 412}
-    assert httpx.get(url).json()["meta"]["versionId"] == "2"
+    assert httpx.get(url, auth=admin_auth).json()["meta"]["versionId"] == "2"

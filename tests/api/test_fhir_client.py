@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fhirpy import SyncFHIRClient
 
+from tests.auth import SmartBackendAuth
 from tests.builders import TEST_SYSTEM, patient
 
 
-def test_fhirpy_round_trip(fhir_url: str, tag: str) -> None:
-    fhir = SyncFHIRClient(fhir_url)
+def test_fhirpy_round_trip(fhir_url: str, tag: str, admin_auth: SmartBackendAuth) -> None:
+    fhir = SyncFHIRClient(fhir_url, authorization=admin_auth.headers["Authorization"])
     created = []
     for n in range(5):
         resource = fhir.resource("Patient", **{k: v for k, v in patient(tag).items()

@@ -35,7 +35,7 @@ def test_history_paging_and_since(client: httpx.Client, tag: str) -> None:
     links = {link["relation"]: link["url"] for link in page["link"]}
     seen = [e["response"]["etag"] for e in page["entry"]]
     while "next" in links:
-        page = httpx.get(links["next"]).json()
+        page = client.get(links["next"]).json()
         seen += [e["response"]["etag"] for e in page["entry"]]
         links = {link["relation"]: link["url"] for link in page["link"]}
     assert seen == [f'W/"{n}"' for n in range(5, 0, -1)]

@@ -16,6 +16,7 @@ from server.api.app import create_app
 from server.config import Settings
 from server.store.embedded import EmbeddedDatabase, free_port
 from tests.builders import patient
+from tests.auth import SmartBackendAuth
 from tests.servers import running
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "profiles" / "examples"
@@ -38,9 +39,10 @@ def enforced(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactor
                         data_dir=tmp_path_factory.mktemp("enforced"),
                         port=free_port(), log_level="warning")
     assert settings.enforce_profiles
-    with running(create_app(settings), settings.port) as url, \
-            httpx.Client(base_url=f"{url}/fhir", timeout=60) as client:
-        yield client
+    with running(create_app(settings), settings.port) as url:
+        auth = SmartBackendAuth.from_credentials_file(url, settings.admin_credentials_file)
+        with httpx.Client(base_url=f"{url}/fhir", timeout=60, auth=auth) as client:
+            yield client
 
 
 def test_builtin_profiles_are_served_as_resources(enforced: httpx.Client) -> None:

@@ -102,7 +102,7 @@ def test_paging_sort_total_summary_elements(client: httpx.Client, tag: str) -> N
     seen = [e["resource"]["id"] for e in page["entry"]]
     links = {link["relation"]: link["url"] for link in page["link"]}
     while "next" in links:
-        page = httpx.get(links["next"]).json()
+        page = client.get(links["next"]).json()
         seen += [e["resource"]["id"] for e in page["entry"]]
         links = {link["relation"]: link["url"] for link in page["link"]}
     assert seen == made

@@ -13,6 +13,7 @@ import pytest
 from server.api.app import create_app
 from server.config import Settings
 from server.store.embedded import free_port
+from tests.auth import SmartBackendAuth
 from tests.servers import running
 
 
@@ -25,7 +26,8 @@ def second_worker(settings: Settings, server_url: str) -> Iterator[str]:
 
 
 def test_a_value_set_stored_via_one_worker_expands_on_another(
-        client: httpx.Client, second_worker: str, tag: str) -> None:
+        client: httpx.Client, second_worker: str, tag: str,
+        admin_auth: SmartBackendAuth) -> None:
     url = f"https://cradle.example/fhir/ValueSet/test-{tag}"
     value_set = {"resourceType": "ValueSet", "url": url, "status": "active",
                  "compose": {"include": [{"system": "http://example.org/cs",
@@ -33,7 +35,8 @@ def test_a_value_set_stored_via_one_worker_expands_on_another(
     assert client.post("/ValueSet", json=value_set).status_code == 201
     deadline = time.monotonic() + 10
     while True:
-        response = httpx.get(f"{second_worker}/ValueSet/$expand", params={"url": url})
+        response = httpx.get(f"{second_worker}/ValueSet/$expand", params={"url": url},
+                             auth=admin_auth)
         if response.status_code == 200 or time.monotonic() > deadline:
             break
         time.sleep(0.2)

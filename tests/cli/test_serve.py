@@ -13,6 +13,7 @@ import httpx
 import orjson
 
 from server.store.embedded import free_port
+from tests.auth import SmartBackendAuth
 from tests.builders import patient
 
 CRADLE = [sys.executable, "-m", "server.cli"]
@@ -57,23 +58,30 @@ def test_data_survives_a_restart_and_the_database_stops(data_dir: Path, tag: str
     try:
         wait_ready(port, server)
         base = f"http://127.0.0.1:{port}/fhir"
+        # Secure by default: no token, no data; the admin client's credentials are on disk.
+        assert httpx.get(f"{base}/Patient").status_code == 401
+        admin = SmartBackendAuth.from_credentials_file(f"http://127.0.0.1:{port}",
+                                                       data_dir / "admin-client.json")
         # Profiles are enforced by default: a plain Patient is not a Child; a Child is stored.
-        assert httpx.post(f"{base}/Patient", json=patient(tag)).status_code == 422
+        assert httpx.post(f"{base}/Patient", json=patient(tag), auth=admin).status_code == 422
         child = orjson.loads(CHILD.read_bytes())
         del child["id"]
-        response = httpx.post(f"{base}/Patient", json=child)
+        response = httpx.post(f"{base}/Patient", json=child, auth=admin)
         assert response.status_code == 201, response.text
         created = response.json()
     finally:
         err = stop(server)
     assert server.returncode == 0, err
     assert "embedded database stopped" in err
+    assert "admin client created" in err
+    assert (data_dir / "admin-client.json").stat().st_mode & 0o777 == 0o600
+    assert (data_dir / "signing-key.json").stat().st_mode & 0o777 == 0o600
     assert (data_dir / "db").is_dir()
     assert not _port_open(port)
     server = start(data_dir, port)
     try:
         wait_ready(port, server)
-        again = httpx.get(f"http://127.0.0.1:{port}/fhir/Patient/{created['id']}")
+        again = httpx.get(f"http://127.0.0.1:{port}/fhir/Patient/{created['id']}", auth=admin)
         assert again.status_code == 200 and again.json() == created
     finally:
         stop(server)
