@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -66,6 +67,10 @@ class EmbeddedDatabase:
     def uri(self) -> str:
         return f"mongodb://{self.host}:{self.port}/?{EMBEDDED_URI_OPTIONS}"
 
+    @property
+    def uri_file(self) -> Path:
+        return self.data_dir / "running-uri"
+
     def start(self) -> str:
         """Start the server, wait until it answers, and return its URI.
 
@@ -87,6 +92,8 @@ class EmbeddedDatabase:
                 raise Unavailable(f"embedded database exited at start: {_tail(log_path)}")
             with contextlib.suppress(Unavailable):
                 wait_until_answering(self.uri, timeout=0.5)
+                # Other commands (`cradle clients`) find the running database here.
+                self.uri_file.write_text(self.uri)
                 return self.uri
             time.sleep(0.1)
         self.stop()
@@ -100,6 +107,7 @@ class EmbeddedDatabase:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return False
+        self.uri_file.unlink(missing_ok=True)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout)
@@ -115,6 +123,30 @@ class EmbeddedDatabase:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def database_uri(mongo_uri: str | None, db_dir: Path) -> Iterator[str]:
+    """Yield a URI for commands that need the database: `mongo_uri` if given, else the
+    embedded database `cradle serve` is running on `db_dir`, else one started for the block."""
+    if mongo_uri:
+        wait_until_answering(mongo_uri, timeout=10)
+        yield mongo_uri
+        return
+    running = db_dir / "running-uri"
+    if running.exists() and _answers(uri := running.read_text().strip()):
+        yield uri
+        return
+    with EmbeddedDatabase(db_dir) as database:
+        yield database.uri
+
+
+def _answers(uri: str) -> bool:
+    try:
+        wait_until_answering(uri, timeout=2)
+    except Unavailable:
+        return False
+    return True
 
 
 def _tail(path: Path, lines: int = 3) -> str:

@@ -15,8 +15,8 @@ import pytest
 from server.api.app import create_app
 from server.config import Settings
 from server.store.embedded import EmbeddedDatabase, free_port
-from tests.builders import patient
 from tests.auth import SmartBackendAuth
+from tests.builders import patient
 from tests.servers import running
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "profiles" / "examples"

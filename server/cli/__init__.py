@@ -7,13 +7,17 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
+from server.cli.clients import app as clients_app
+from server.cli.clients import token
+from server.cli.output import fail
 from server.config import Settings
 from server.errors import FhirError
+from server.interactions.admin import signing_key
 from server.profiles.cli import app as profiles_app
 from server.profiles.loader import build_definitions
 from server.store.embedded import EmbeddedDatabase, redact, wait_until_answering
@@ -23,17 +27,14 @@ app = typer.Typer(help="Cradle: FHIR R4 interoperability server for child protec
 
 
 app.add_typer(profiles_app, name="profiles")
+app.add_typer(clients_app, name="clients")
+app.command(name="token")(token)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @app.callback()
 def cradle() -> None:
     """Cradle: FHIR R4 interoperability server for child protection."""
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one error line and return the exit to raise."""
-    typer.echo(f"cradle: error: {message}", err=True)
-    return typer.Exit(1)
 
 
 @app.command()
@@ -49,15 +50,25 @@ def serve(
         help="Data directory [env CRADLE_DATA_DIR; default .cradle]")] = None,
     log_level: Annotated[str | None, typer.Option(help="[env CRADLE_LOG_LEVEL; default info]")]
     = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        help="Serve HTTPS with this certificate chain (PEM) [env CRADLE_SSL_CERTFILE]")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        help="The certificate's private key (PEM) [env CRADLE_SSL_KEYFILE]")] = None,
 ) -> None:
-    """Start the FHIR API at http://HOST:PORT/fhir."""
+    """Start the FHIR API at http://HOST:PORT/fhir (every endpoint but metadata, SMART
+    discovery and health checks needs an access token)."""
     # SIGTERM unwinds like Ctrl-C, so the embedded database is always stopped (uvicorn
     # re-raises the signal it caught once it has shut down).
     signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings.from_env(host=host, port=port, workers=workers, mongo_uri=mongo_uri,
-                                 data_dir=data_dir, log_level=log_level)
+                                 data_dir=data_dir, log_level=log_level,
+                                 ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     embedded: EmbeddedDatabase | None = None
     try:
+        if not settings.auth and settings.host not in LOOPBACK:
+            raise fail("CRADLE_AUTH=false is for loopback development only; "
+                       "it refuses to listen on " + settings.host)
+        signing_key(settings)  # created once here, before any worker reads it
         # Authoring errors in the profiles surface here as clear lines, not as a failed start.
         build_definitions(settings.profiles_dir)
         if settings.mongo_uri:
@@ -84,22 +95,27 @@ def _exit_cleanly(signum: int, _frame: object) -> None:
 
 def _run(settings: Settings) -> None:
     assert settings.mongo_uri is not None
-    typer.echo(f"cradle: FHIR API at http://{settings.host}:{settings.port}/fhir "
+    scheme = "https" if settings.ssl_certfile else "http"
+    typer.echo(f"cradle: FHIR API at {scheme}://{settings.host}:{settings.port}/fhir "
                f"(database {redact(settings.mongo_uri)})", err=True)
     # Access logs stay off: search URLs carry names and identifiers (personal data).
-    common = {"host": settings.host, "port": settings.port, "log_level": settings.log_level,
-              "proxy_headers": False, "access_log": False}
+    common: dict[str, Any] = {"host": settings.host, "port": settings.port,
+                              "log_level": settings.log_level, "proxy_headers": False,
+                              "access_log": False}
+    if settings.ssl_certfile:
+        common.update(ssl_certfile=str(settings.ssl_certfile),
+                      ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
     if settings.workers <= 1:
         from server.api.app import create_app
 
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), **common)
         return
     # Worker processes build their own app from the environment.
     os.environ.update({"CRADLE_MONGO_URI": settings.mongo_uri,
                        "CRADLE_DATA_DIR": str(settings.data_dir),
                        "CRADLE_LOG_LEVEL": settings.log_level})
     uvicorn.run("server.api.app:app_from_env", factory=True, workers=settings.workers,
-                **common)  # type: ignore[arg-type]
+                **common)
 
 
 def main() -> None:
