@@ -38,6 +38,8 @@ class Settings:
     token_rate_limit: str = "60/minute"  # token requests per client id, per worker
     cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are listed
     ssl_certfile: Path | None = None
+    public_url: str | None = None  # the URL clients use, e.g. https://cradle.example (behind
+    # a proxy): the token URL clients sign their assertions for is PUBLIC_URL/auth/token
     ssl_keyfile: Path | None = None
 
     @classmethod
@@ -58,6 +60,7 @@ class Settings:
             "RATE_LIMIT": ("rate_limit", str), "TOKEN_RATE_LIMIT": ("token_rate_limit", str),
             "CORS_ORIGINS": ("cors_origins", _origins),
             "SSL_CERTFILE": ("ssl_certfile", Path), "SSL_KEYFILE": ("ssl_keyfile", Path),
+            "PUBLIC_URL": ("public_url", str),
         }
         for suffix, (name, convert) in conversions.items():
             raw = env.get(ENV_PREFIX + suffix)

@@ -28,8 +28,12 @@ MAX_FORM_BYTES = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def token_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/auth/token"
+def token_urls(request: Request) -> list[str]:
+    """The token URL as clients may know it: as this request reached the server, and as the
+    configured public URL (behind a TLS-terminating proxy) names it — the latter first."""
+    seen = str(request.base_url).rstrip("/") + "/auth/token"
+    public = services_of(request).settings.public_url
+    return [public.rstrip("/") + "/auth/token", seen] if public else [seen]
 
 
 @router.post("/auth/token", tags=["auth"],
@@ -45,7 +49,7 @@ async def token(request: Request) -> Response:
     caller = Principal(claimed or "unknown", None, Scopes(), address=address)
     record = AccessRecord("login") if services.settings.auth else None
     try:
-        response, client = await client_credentials(services, form, [token_url(request)])
+        response, client = await client_credentials(services, form, token_urls(request))
     except FhirError as error:
         await audit(services.acting_as(caller, record), error)
         raise
@@ -82,7 +86,7 @@ async def smart_configuration(request: Request) -> Response:
         methods += ["client_secret_basic", "client_secret_post"]
     return json_response({
         "issuer": base_url(request),
-        "token_endpoint": token_url(request),
+        "token_endpoint": token_urls(request)[0],
         "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_ASSERTION_ALGORITHMS),
         "grant_types_supported": ["client_credentials"],

@@ -31,6 +31,9 @@ class OperationSummary:
     typed: bool
 
 
+CLIENT_WRITES = frozenset({"create", "update", "patch", "delete"})
+
+
 def capability_statement(services: Services, base_url: str, type_interactions: list[str],
                          system_interactions: list[str],
                          operations: list[OperationSummary]) -> Json:
@@ -50,6 +53,7 @@ def capability_statement(services: Services, base_url: str, type_interactions: l
         "patchFormat": list(PATCH_FORMATS),
         "rest": [{
             "mode": "server",
+            **_security(services, base_url),
             "resource": resources,
             "interaction": [{"code": code} for code in system_interactions],
             "operation": [{"name": op.name, "definition": op.definition}
@@ -58,9 +62,28 @@ def capability_statement(services: Services, base_url: str, type_interactions: l
     }
 
 
+def _security(services: Services, base_url: str) -> Json:
+    if not services.settings.auth:
+        return {}
+    token_url = base_url.rstrip("/").removesuffix("/fhir") + "/auth/token"
+    return {"security": {
+        "cors": bool(services.settings.cors_origins),
+        "service": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            "code": "SMART-on-FHIR"}]}],
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [{"url": "token", "valueUri": token_url}]}],
+        "description": "OAuth 2.0 client credentials (SMART Backend Services, private_key_jwt) "
+                       "with SMART v2 system scopes; need-to-know access by involvement and "
+                       "sharing agreement; every access audited (AuditEvent)."}}
+
+
 def _resource(services: Services, resource_type: str, interactions: list[str],
               operations: list[OperationSummary]) -> Json:
     params = services.search_parameters.supported_for(resource_type)
+    if resource_type in services.policy.server_written:  # append-only: read and search
+        interactions = [i for i in interactions if i not in CLIENT_WRITES]
     ops = [{"name": op.name, "definition": op.definition} for op in operations
            if op.typed and (op.resource_types is None or resource_type in op.resource_types)]
     return {

@@ -84,7 +84,7 @@ def audit_event(who: Principal, record: AccessRecord, recorded: str, outcome: st
         "action": ACTIONS.get(record.interaction, "E"),
         "recorded": recorded,
         "outcome": OUTCOMES[outcome],
-        "purposeOfUse": [{"coding": [_coding(ACT_REASON, purpose)]}],
+        "purposeOfEvent": [{"coding": [_coding(ACT_REASON, purpose)]}],
         "agent": agents,
         "source": {"observer": SERVER, "type": [_coding(
             "http://terminology.hl7.org/CodeSystem/security-source-type", "4",
