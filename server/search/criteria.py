@@ -203,7 +203,10 @@ def _date_lookup(c: RangeTest,
                  rename: Mapping[str, str]) -> tuple[tuple[int, int], KeyLookup] | None:
     # Lower bounds `p>lo` (fixed width) are driver keys, so these ops map to key ranges;
     # upper bounds `p<hi` are not indexed (see `server.search.lookup.driver_form`).
-    lo_key, end = f"{rename.get(c.param, c.param)}>", "~"
+    driver = rename.get(c.param, c.param)
+    if not driver:
+        return None  # not driven: see `server.search.lookup.driver_form`
+    lo_key, end = f"{driver}>", "~"
     bounds = {
         "eq": (lo_key + c.lo, lo_key + c.hi + end),
         "lt": (lo_key, lo_key + c.lo),

@@ -48,7 +48,8 @@ def driver_form(key: str, rename: Mapping[str, str] = EMPTY) -> str | None:
     - string exact keys `p=|Raw` → `p|raw` (the normalised key, which exists anyway);
     - system-qualified tokens `p|sys|code`, `p|!|code` → `p||code` (any system);
     - everything else (`p||code`, `p|norm`, `p|Type/id`, `p|uri`, `p>lo`): itself;
-    and the parameter is renamed by `rename` (see `SearchParameterRegistry.driver_names`).
+    and the parameter is renamed by `rename` (see `SearchParameterRegistry.driver_names`);
+    a parameter renamed to "" is never driven (too unselective to be worth an index entry).
     """
     if key.startswith("?") or ":text|" in key or ":of-type|" in key:
         return None
@@ -57,14 +58,17 @@ def driver_form(key: str, rename: Mapping[str, str] = EMPTY) -> str | None:
         if ">" not in param:
             return None  # date upper bounds `p<hi`
         name, _, bound = param.partition(">")
-        return f"{rename.get(name, name)}>{bound}"
+        driver = rename.get(name, name)
+        return f"{driver}>{bound}" if driver else None
     if param.endswith("="):
         param, rest = param[:-1], normalise(rest)
     elif "|" in rest:
         rest = "|" + rest.rsplit("|", 1)[1]
         if rest in BOOLEANS:
             return None  # never selective
-    return f"{rename.get(param, param)}|{rest}"
+    base, colon, modifier = param.partition(":")
+    driver = rename.get(param, rename.get(base, base) + colon + modifier)
+    return f"{driver}|{rest}" if driver and not driver.startswith(":") else None
 
 
 def drivers(keys: Iterable[str], rename: Mapping[str, str] = EMPTY) -> list[str]:

@@ -18,6 +18,17 @@ SUPPORTED_TYPES = frozenset({"string", "token", "date", "reference", "uri", "num
 NON_DOMAIN = frozenset({"Bundle", "Binary", "Parameters"})
 
 
+# Storage tuning for the audit trail, written on every request: parameters whose values are too
+# common to be worth an index entry are not driven ("": searched by evaluating candidates found
+# through another parameter), and `patient` is driven by the `entity` keys, a superset of it.
+DRIVER_OVERRIDES: dict[str, dict[str, str]] = {
+    "AuditEvent": {"patient": "entity", "action": "", "address": "", "agent-name": "",
+                   "agent-role": "", "altid": "", "entity-name": "", "entity-role": "",
+                   "entity-type": "", "outcome": "", "policy": "", "site": "", "source": "",
+                   "type": ""},
+}
+
+
 @dataclass(frozen=True, slots=True)
 class SearchParam:
     """One search parameter as it applies to one resource type.
@@ -116,6 +127,7 @@ class SearchParameterRegistry:
                         or param.expression.startswith(wider.expression + ".")):
                     names[param.name] = names.get(wider.name, wider.name)
                     break
+        names.update(DRIVER_OVERRIDES.get(resource_type, {}))
         self._drivers[resource_type] = names
         return names
 

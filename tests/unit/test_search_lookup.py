@@ -48,3 +48,23 @@ def test_forms() -> None:
     assert driver_form("active||true") is None
     assert driver_form("family|smith", {"family": "name"}) == "name|smith"
     assert driver_form("birthdate>2015", {"birthdate": "x"}) == "x>2015"
+
+
+def test_a_parameter_renamed_to_nothing_is_never_driven() -> None:
+    rename = {"outcome": "", "patient": "entity"}
+    assert driver_form("outcome||4", rename) is None
+    assert driver_form("outcome>2026", rename) is None
+    assert driver_form("patient|Patient/1", rename) == "entity|Patient/1"
+    assert driver_form("agent:identifier|sys|c1", rename) == "agent:identifier||c1"
+    assert driver_prefix("outcome|4", rename) is None
+
+
+def test_audit_events_index_only_their_selective_parameters() -> None:
+    from server.definitions import load_r4
+    from server.search.registry import SearchParameterRegistry
+
+    rename = SearchParameterRegistry(load_r4()).driver_names("AuditEvent")
+    keys = ["outcome||0", "action||R", "entity|Flag/1", "patient|Patient/2", "subtype||read",
+            "agent|Organization/A", "date>2026-11-25T10:00:00.000000Z", "type||rest"]
+    assert drivers(keys, rename) == ["agent|Organization/A", "date>2026-11-25T10:00:00.000000Z",
+                                     "entity|Flag/1", "entity|Patient/2", "subtype||read"]
