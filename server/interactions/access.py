@@ -80,7 +80,7 @@ async def agreements_of(services: Services, agency: str) -> list[Agreement]:
     rename = services.search_parameters.driver_names("Consent")
     key = driver_form(f"organization|{agency}", rename)
     found = await services.store.find("Consent", KeyLookup(keys=(key,))) if key else []
-    return [Agreement.from_resource(json.loads(s.body)) for s in found if s.body]
+    return [Agreement.from_resource(json.loads(s.body), s.owner) for s in found if s.body]
 
 
 async def check_read(services: Services, stored: StoredResource) -> None:
@@ -138,6 +138,9 @@ def check_write(services: Services, resource_type: str, previous: StoredResource
     and the caller may amend the version it replaces (its author, or a rule naming it)."""
     require_client_writable(services, resource_type)
     require_scope(services, resource_type, action)
+    if resource_type in services.policy.operator_writes and not services.caller.operator:
+        raise Forbidden(f"{resource_type} resources define the standard; only operators "
+                        "(standards authors) write them", expression=resource_type)
     if previous is None:
         if action == "u":
             require_scope(services, resource_type, "c")

@@ -67,6 +67,7 @@ class Agreement:
     """An information-sharing agreement between agencies, from a Consent."""
 
     reference: str
+    owner: str | None  # who wrote it: an operator (None) or an agency
     status: str
     parties: frozenset[str]
     classes: frozenset[str]
@@ -75,11 +76,12 @@ class Agreement:
     child: str | None
 
     @classmethod
-    def from_resource(cls, consent: Json) -> Agreement:
+    def from_resource(cls, consent: Json, owner: str | None = None) -> Agreement:
         provision = consent.get("provision") or {}
         period = provision.get("period") or {}
         return cls(
-            reference=f"Consent/{consent.get('id')}", status=str(consent.get("status", "")),
+            reference=f"Consent/{consent.get('id')}", owner=owner,
+            status=str(consent.get("status", "")),
             parties=frozenset(str(o["reference"]) for o in consent.get("organization") or ()
                               if isinstance(o, dict) and isinstance(o.get("reference"), str)),
             classes=frozenset(str(c["code"]) for c in provision.get("class") or ()
@@ -89,8 +91,13 @@ class Agreement:
 
     def covers(self, author: str, reader: str, resource_type: str, child: str,
                today: str) -> bool:
-        """True if this agreement, in force `today`, shares `author`'s record with `reader`."""
-        return (self.status == "active" and author in self.parties and reader in self.parties
+        """True if this agreement, in force `today`, shares `author`'s record with `reader`.
+
+        Only an operator's agreement or the author's own can share its records: an agency may
+        share what it wrote, never what another agency wrote.
+        """
+        return (self.status == "active" and self.owner in (None, author)
+                and author in self.parties and reader in self.parties
                 and resource_type in self.classes and _within(today, self.start, self.end)
                 and self.child in (None, child))
 
@@ -112,6 +119,7 @@ class AccessPolicy:
     recipients: dict[str, tuple[str, ...]]  # type → elements naming receiving agencies
     amenders: dict[str, tuple[str, ...]]  # type → elements naming agencies that may amend
     scope_only: frozenset[str]  # types governed by scopes alone (the audit trail)
+    operator_writes: frozenset[str]  # types only operators write (the standard itself)
     server_written: frozenset[str]  # types only the server writes (append-only records)
 
     @classmethod
@@ -125,6 +133,7 @@ class AccessPolicy:
             recipients={k: tuple(v) for k, v in data.get("recipients", {}).items()},
             amenders={k: tuple(v) for k, v in data.get("amenders", {}).items()},
             scope_only=frozenset(data.get("scopeOnly", ())),
+            operator_writes=frozenset(data.get("operatorWrites", ())),
             server_written=frozenset(data.get("serverWritten", ())))
 
     def grants(self, involvement: Involvement, today: str) -> bool:

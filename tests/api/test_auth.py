@@ -167,5 +167,3 @@ def agency(registry: Registry, server_url: str) -> Agent:
     """An agency system allowed everything (registered once for the module)."""
     return registry.add(f"{FULL} cradle/break-glass")
 
-
-@contextmanager_fixture := None  # (placeholder removed below)
