@@ -88,7 +88,6 @@ async def acting(request: Request, interaction: str, resource_type: str | None =
         anonymous = Principal("unauthenticated", None, Scopes(), address=address)
         await audit(services.acting_as(anonymous, AccessRecord("login")), error)
         raise
-    limits_of(request).check(f"client {principal.client_id}")
     reason = request.headers.get(BREAK_GLASS_HEADER) if interaction in READS else None
     principal = principal.with_request(address, reason.strip() if reason else None)
     if principal.break_glass:
@@ -97,6 +96,7 @@ async def acting(request: Request, interaction: str, resource_type: str | None =
     record = AccessRecord(interaction, resource_type, query) if audited else None
     scoped = services.acting_as(principal, record)
     try:
+        limits_of(request).check(f"client {principal.client_id}")
         yield scoped
     except Exception as error:
         await audit(scoped, error)
