@@ -35,7 +35,7 @@ class Settings:
     token_ttl: int = 300  # seconds an access token lives
     allow_client_secrets: bool = False  # shared-secret clients: local development only
     rate_limit: str = "3000/minute"  # per client, per worker process (`limits` notation)
-    token_rate_limit: str = "60/minute"  # token requests per client id, per worker
+    token_rate_limit: str = "60/minute"  # token requests per network address, per worker
     cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are listed
     ssl_certfile: Path | None = None
     public_url: str | None = None  # the URL clients use, e.g. https://cradle.example (behind

@@ -34,7 +34,7 @@ def settings(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactor
     # tests/api/test_profiles_api.py runs a second app with enforcement on.
     return Settings(mongo_uri=database.uri, data_dir=tmp_path_factory.mktemp("data"),
                     port=free_port(), max_body_bytes=256 * 1024, log_level="warning",
-                    enforce_profiles=False)
+                    enforce_profiles=False, token_rate_limit="100000/minute")
 
 
 @pytest.fixture(scope="session")

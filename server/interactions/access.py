@@ -16,7 +16,7 @@ from server.errors import Forbidden, MethodNotAllowed
 from server.fhir import json
 from server.interactions.services import Services
 from server.search.lookup import KeyLookup, driver_form
-from server.security.policy import Agreement, Decision, Involvement, Labels
+from server.security.policy import RULE_BASE, Agreement, Decision, Involvement, Labels
 from server.store import Candidate, StoredResource
 
 Json = dict[str, Any]
@@ -54,11 +54,13 @@ def labels(services: Services, item: Labelled) -> Labels:
 async def decide(services: Services, records: Sequence[Labels]) -> list[Decision]:
     """Decide for each record whether the caller may read it (one query for all facts)."""
     who, policy = services.caller, services.policy
-    trivial = [policy.may_read(who, r, (), ()) for r in records]
+    # First the rules that need no facts; break-glass only once every other rule had its say.
+    trivial = [policy.may_read(who, r, (), (), break_glass=False) for r in records]
     pending = {child for r, d in zip(records, trivial, strict=True) if not d.allowed
                for child in r.subjects}
     if not pending or who.agency is None:
-        return trivial
+        return [d if d.allowed else policy.may_read(who, r, (), ())
+                for r, d in zip(records, trivial, strict=True)]
     involvements = await involvements_of(services, pending)
     agreements = await agreements_of(services, who.agency)
     today = date.today().isoformat()
@@ -144,11 +146,18 @@ def check_write(services: Services, resource_type: str, previous: StoredResource
     if previous is None:
         if action == "u":
             require_scope(services, resource_type, "c")
+        _note_rules(services, (RULE_BASE + ("operator" if services.caller.operator
+                                            else "scope"),))
         return
     body = json.loads(previous.body) if previous.body else None
-    decision = services.policy.may_amend(services.caller, labels(services, previous), body)
+    decision = services.policy.may_amend(services.caller, labels(services, previous), body,
+                                         delete=action == "d")
     if not decision.allowed:
         raise Forbidden(f"{previous.reference} may not be changed by this client: "
                         f"{decision.reason}", expression=previous.reference)
+    _note_rules(services, decision.rules)
+
+
+def _note_rules(services: Services, rules: tuple[str, ...]) -> None:
     if services.record is not None:
-        services.record.rules.extend(r for r in decision.rules if r not in services.record.rules)
+        services.record.rules.extend(r for r in rules if r not in services.record.rules)

@@ -108,12 +108,14 @@ async def update(services: Services, resource_type: str, id_: str, resource: Jso
         raise Invalid(f"The resource id '{body_id}' does not match the URL id '{id_}'",
                       expression=f"{resource_type}.id")
     resource = services.conformance.prepare(resource)
-    warnings = check_valid(services, resource)
+    warnings: list[Issue] | None = None
     attempts_left = 1 if if_match is not None or tx is not None else UPDATE_ATTEMPTS
     while True:
         previous = await services.store.read(resource_type, id_, tx)
         _check_if_match(previous, if_match, resource_type, id_)
         access.check_write(services, resource_type, previous, "u")
+        if warnings is None:  # validated once, after the caller is known to be allowed
+            warnings = check_valid(services, resource)
         moment = now()
         version = new_version(services, resource, id_, previous, method, moment)
         try:

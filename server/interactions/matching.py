@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from server.errors import Invalid
+from server.interactions import access
 from server.interactions.search import find, resolve
 from server.interactions.services import Services
 from server.search.query import parse_search
@@ -21,5 +22,9 @@ async def find_matching(services: Services, resource_type: str,
         raise Invalid("A conditional interaction needs search parameters")
     parsed = parse_search(services.search_parameters, resource_type, params, strict=True)
     store, registry = services.store, services.search_parameters
-    criterion = await resolve(store, registry, parsed.criteria, resource_type)
-    return [(c.resource_type, c.id) for c in await find(store, registry, resource_type, criterion)]
+    # Only what the caller may see can match: a hidden record behaves as if it did not exist,
+    # so a condition cannot probe for it (nor a chain in it for a hidden child's details).
+    gate = access.Gate(services)
+    criterion = await resolve(store, registry, parsed.criteria, resource_type, gate)
+    found = await find(store, registry, resource_type, criterion, gate)
+    return [(c.resource_type, c.id) for c in found]

@@ -142,9 +142,11 @@ class AccessPolicy:
             today, None, involvement.end)
 
     def may_read(self, who: Principal, record: Labels, involvements: Iterable[Involvement],
-                 agreements: Iterable[Agreement], today: str | None = None) -> Decision:
+                 agreements: Iterable[Agreement], today: str | None = None,
+                 break_glass: bool = True) -> Decision:
         """Decide whether `who` may read `record`, given the involvements with its children
-        and the sharing agreements its reader is party to."""
+        and the sharing agreements its reader is party to (break-glass is considered last,
+        and not at all when `break_glass` is False)."""
         if who.operator:
             return Decision(True, (RULE_BASE + "operator",))
         if record.resource_type in self.scope_only or not record.subjects:
@@ -163,19 +165,21 @@ class AccessPolicy:
                                        today))
             if shared:
                 return Decision(True, (RULE_BASE + "sharing-agreement", *sorted(set(shared))))
-        if who.break_glass and who.scopes.break_glass:
+        if break_glass and who.break_glass and who.scopes.break_glass:
             return Decision(True, (RULE_BASE + "break-glass",))
         return Decision(False, reason="the agency has no active involvement with the child and "
                                       "no sharing agreement covers the record")
 
-    def may_amend(self, who: Principal, record: Labels, resource: Json | None) -> Decision:
-        """Decide whether `who` may update or delete the current version `record` (`resource`)."""
+    def may_amend(self, who: Principal, record: Labels, resource: Json | None,
+                  delete: bool = False) -> Decision:
+        """Decide whether `who` may update (or `delete`) the current version `record`
+        (`resource`): its author may; an agency named in an amender element may update only."""
         if who.operator:
             return Decision(True, (RULE_BASE + "operator",))
         if record.owner is not None and record.owner == who.agency:
             return Decision(True, (RULE_BASE + "author",))
         named = agencies_named(resource or {}, self.amenders.get(record.resource_type, ()))
-        if who.agency is not None and who.agency in named:
+        if not delete and who.agency is not None and who.agency in named:
             return Decision(True, (RULE_BASE + "named-recipient",))
         return Decision(False, reason="only the authoring agency may amend this record")
 

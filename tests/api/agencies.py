@@ -3,13 +3,16 @@ small helpers those tests share (resource builders, bundle ids, audit-trail look
 
 Each agency is a real registered client (private_key_jwt, ES384 keys for speed) acting for
 its own `Organization/<id>`; ids carry a per-module suffix so other test modules' data never
-interferes.
+interferes. Each agency also calls from its own loopback address (127.0.0.N), as separate
+agency systems would: the token endpoint's rate limit is per address, and this module's
+clients must not use up the budget the rest of the session shares on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +22,12 @@ from typing import Any
 import httpx
 
 from server.config import Settings
-from server.security.tokens import generate_private_jwk, public_jwk
+from server.security.tokens import (
+    CLIENT_ASSERTION_TYPE,
+    client_assertion,
+    generate_private_jwk,
+    public_jwk,
+)
 from server.store import ClientStore, RegisteredClient, ResourceStore
 from tests.auth import SmartBackendAuth
 
@@ -44,10 +52,35 @@ class Agency:
     client_id: str
     org: str  # Organization/<id>
     http: httpx.Client
+    address: str | None = None  # the loopback address it calls from
 
     def get(self, path: str, break_glass: str | None = None, **params: Any) -> httpx.Response:
         headers = {"X-Break-Glass-Reason": break_glass} if break_glass else {}
         return self.http.get(path, params=params, headers=headers)
+
+
+class AgencyAuth(SmartBackendAuth):
+    """`SmartBackendAuth` whose token requests leave from the agency's own address."""
+
+    def __init__(self, token_url: str, client_id: str, private_jwk: Json, scope: str,
+                 address: str) -> None:
+        super().__init__(token_url, client_id, private_jwk, scope)
+        self.address = address
+
+    @property
+    def token(self) -> str:
+        if self._token is None or time.time() > self._expires - 30:
+            with httpx.Client(transport=httpx.HTTPTransport(local_address=self.address),
+                              timeout=30) as http:
+                response = http.post(self.token_url, data={
+                    "grant_type": "client_credentials", "scope": self.scope,
+                    "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                    "client_assertion": client_assertion(self.client_id, self.private_jwk,
+                                                         self.token_url)})
+            response.raise_for_status()
+            body = response.json()
+            self._token, self._expires = body["access_token"], time.time() + body["expires_in"]
+        return self._token
 
 
 def register(settings: Settings, clients: dict[str, tuple[str, str]]) -> dict[str, Json]:
@@ -79,11 +112,12 @@ def agencies(settings: Settings, server_url: str, suffix: str,
     keys = register(settings, clients)
     made: dict[str, Agency] = {}
     try:
-        for name, scope in scopes.items():
-            cid = f"{name}-{suffix}"
-            auth = SmartBackendAuth(f"{server_url}/auth/token", cid, keys[cid], scope)
+        for number, (name, scope) in enumerate(scopes.items(), start=10):
+            cid, address = f"{name}-{suffix}", f"127.0.0.{number}"
+            auth = AgencyAuth(f"{server_url}/auth/token", cid, keys[cid], scope, address)
             made[name] = Agency(name, cid, clients[cid][0], httpx.Client(
-                base_url=f"{server_url}/fhir", auth=auth, timeout=30, headers=FHIR_JSON))
+                base_url=f"{server_url}/fhir", auth=auth, timeout=30, headers=FHIR_JSON,
+                transport=httpx.HTTPTransport(local_address=address)), address)
         yield made
     finally:
         for agency in made.values():
@@ -166,6 +200,8 @@ def searched(response: httpx.Response) -> Json:
     assert response.status_code == 200, response.text
     body: Json = response.json()
     assert body["resourceType"] == "Bundle" and body["type"] == "searchset"
+    warnings = [e for e in body.get("entry", ()) if e.get("search", {}).get("mode") == "outcome"]
+    assert not warnings, warnings  # every parameter was understood
     return body
 
 
