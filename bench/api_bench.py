@@ -203,7 +203,9 @@ async def cradle(port: int, seconds: float) -> dict[str, Result]:
 
 def start_server(uri: str, port: int, workers: int, data_dir: Path) -> subprocess.Popen[bytes]:
     # Base R4 throughput: the bench Patient is not a Child (bench/profile_bench.py measures that).
-    env = {**os.environ, "CRADLE_LOG_LEVEL": "warning", "CRADLE_ENFORCE_PROFILES": "false"}
+    # Auth off: this is the plain FHIR API (bench/auth_bench.py measures auth and audit).
+    env = {**os.environ, "CRADLE_LOG_LEVEL": "warning", "CRADLE_ENFORCE_PROFILES": "false",
+           "CRADLE_AUTH": "false"}
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--mongo-uri", uri,
          "--workers", str(workers), "--data-dir", str(data_dir)],

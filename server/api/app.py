@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from server import __version__
 from server.api import auth_routes, fhir_routes, health, operation_routes
 from server.api.hardening import install_hardening
+from server.api.openapi import install_openapi
 from server.api.outcomes import install_handlers
 from server.api.security import RateLimits
 from server.config import Settings
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     install_handlers(app)
     install_hardening(app, settings)
+    install_openapi(app)
     app.state.rate_limits = RateLimits(settings.rate_limit, settings.token_rate_limit)
     load_all()
     app.include_router(health.router)

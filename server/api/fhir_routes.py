@@ -20,7 +20,7 @@ from server.api.requests import (
 )
 from server.api.responses import json_response, resource_response, write_response
 from server.api.security import acting, services_of
-from server.errors import Invalid, Issue, NotFound
+from server.errors import Invalid, Issue
 from server.interactions import access, bundles, crud
 from server.interactions.capabilities import (
     TYPE_INTERACTIONS,
@@ -29,19 +29,9 @@ from server.interactions.capabilities import (
 )
 from server.interactions.history import history
 from server.interactions.search import search_as_caller
-from server.interactions.services import Services
 from server.operations.registry import OPERATIONS
 
 router = APIRouter(prefix="/fhir")
-
-
-def known_type(request: Request, resource_type: str) -> Services:
-    """Return the services, or raise `NotFound` (404) for an unknown resource type."""
-    services = services_of(request)
-    if not services.supports_type(resource_type):
-        raise NotFound(f"'{resource_type}' is not a resource type this server knows",
-                       expression=resource_type)
-    return services
 
 
 def limit(request: Request) -> int:
@@ -103,7 +93,6 @@ async def system_history(request: Request) -> Response:
 
 @router.get("/{resource_type}/_history", tags=["type"], summary="type history", name="history-type")
 async def type_history(request: Request, resource_type: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "history-type", resource_type) as services:
         result = await history(services, base_url(request), resource_type, None,
                                search_params(request))
@@ -112,20 +101,22 @@ async def type_history(request: Request, resource_type: str) -> Response:
 
 @router.get("/{resource_type}", tags=["type"], summary="search", name="search-type")
 async def search_type(request: Request, resource_type: str) -> Response:
-    return await _search(request, resource_type, search_params(request))
+    return await _search(request, resource_type, form=False)
 
 
 @router.post("/{resource_type}/_search", tags=["type"], summary="search (form POST)")
 async def search_post(request: Request, resource_type: str) -> Response:
-    raw = await read_body(request, limit(request), ("application/x-www-form-urlencoded",))
-    params = search_params(request) + parse_qsl(raw.decode(), keep_blank_values=True)
-    return await _search(request, resource_type, params)
+    return await _search(request, resource_type, form=True)
 
 
-async def _search(request: Request, resource_type: str,
-                  params: list[tuple[str, str]]) -> Response:
-    known_type(request, resource_type)
-    async with acting(request, "search-type", resource_type, urlencode(params)) as services:
+async def _search(request: Request, resource_type: str, form: bool) -> Response:
+    async with acting(request, "search-type", resource_type) as services:
+        params = search_params(request)
+        if form:
+            raw = await read_body(request, limit(request), ("application/x-www-form-urlencoded",))
+            params += parse_qsl(raw.decode(), keep_blank_values=True)
+        if services.record is not None:
+            services.record.query = urlencode(params)
         result = await search_as_caller(services, resource_type, params, base_url(request),
                                             Prefer.parse(request.headers.get("prefer")).strict)
     return json_response(result)
@@ -133,7 +124,6 @@ async def _search(request: Request, resource_type: str,
 
 @router.post("/{resource_type}", tags=["type"], summary="create", name="create")
 async def create(request: Request, resource_type: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "create", resource_type) as services:
         access.check_write(services, resource_type, None, "c")
         resource = await read_resource(request, limit(request), resource_type)
@@ -144,7 +134,6 @@ async def create(request: Request, resource_type: str) -> Response:
 
 @router.put("/{resource_type}", tags=["type"], summary="conditional update")
 async def conditional_update(request: Request, resource_type: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "update", resource_type) as services:
         access.require_scope(services, resource_type, "u")
         resource = await read_resource(request, limit(request), resource_type)
@@ -155,7 +144,6 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
 
 @router.delete("/{resource_type}", tags=["type"], summary="conditional delete")
 async def conditional_delete(request: Request, resource_type: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "delete", resource_type) as services:
         access.require_scope(services, resource_type, "d")
         if not request.url.query:
@@ -166,7 +154,6 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
 
 @router.get("/{resource_type}/{id_}", tags=["instance"], summary="read", name="read")
 async def read(request: Request, resource_type: str, id_: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "read", resource_type) as services:
         access.require_scope(services, resource_type, "r")
         stored = await crud.read(services, resource_type, id_)
@@ -176,7 +163,6 @@ async def read(request: Request, resource_type: str, id_: str) -> Response:
 @router.get("/{resource_type}/{id_}/_history", tags=["instance"], summary="instance history",
                name="history-instance")
 async def instance_history(request: Request, resource_type: str, id_: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "history-instance", resource_type) as services:
         result = await history(services, base_url(request), resource_type, id_,
                                search_params(request))
@@ -186,7 +172,6 @@ async def instance_history(request: Request, resource_type: str, id_: str) -> Re
 @router.get("/{resource_type}/{id_}/_history/{version}", tags=["instance"], summary="vread",
                name="vread")
 async def vread(request: Request, resource_type: str, id_: str, version: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "vread", resource_type) as services:
         access.require_scope(services, resource_type, "r")
         stored = await crud.vread(services, resource_type, id_, version)
@@ -195,7 +180,6 @@ async def vread(request: Request, resource_type: str, id_: str, version: str) ->
 
 @router.put("/{resource_type}/{id_}", tags=["instance"], summary="update", name="update")
 async def update(request: Request, resource_type: str, id_: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "update", resource_type) as services:
         access.require_scope(services, resource_type, "u")
         resource = await read_resource(request, limit(request), resource_type)
@@ -206,7 +190,6 @@ async def update(request: Request, resource_type: str, id_: str) -> Response:
 @router.patch("/{resource_type}/{id_}", tags=["instance"], summary="patch (JSON Patch)",
                name="patch")
 async def patch(request: Request, resource_type: str, id_: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "patch", resource_type) as services:
         access.require_scope(services, resource_type, "u")
         operations = await read_patch(request, limit(request))
@@ -216,7 +199,6 @@ async def patch(request: Request, resource_type: str, id_: str) -> Response:
 
 @router.delete("/{resource_type}/{id_}", tags=["instance"], summary="delete", name="delete")
 async def delete(request: Request, resource_type: str, id_: str) -> Response:
-    known_type(request, resource_type)
     async with acting(request, "delete", resource_type) as services:
         access.require_scope(services, resource_type, "d")
         tombstone = await crud.delete(services, resource_type, id_)

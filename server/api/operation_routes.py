@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from server.api.fhir_routes import known_type, limit
+from server.api.fhir_routes import limit
 from server.api.requests import RESOURCE_TYPES, base_url, read_body, search_params
 from server.api.responses import json_response
 from server.api.security import acting
@@ -27,23 +27,26 @@ async def _body(request: Request) -> Json | None:
     return json.parse_resource(raw) if raw.strip() else None
 
 
-@router.api_route("/${name}", methods=["GET", "POST"], tags=["operations"],
-                  summary="system-level operation")
+@router.get("/${name}", tags=["operations"], summary="system-level operation",
+            operation_id="system_operation_get")
+@router.post("/${name}", tags=["operations"], summary="system-level operation",
+             operation_id="system_operation_post")
 async def system_operation(request: Request, name: str) -> Response:
-    op = registry.find(name, "system", None)
     async with acting(request, "operation") as services:
+        op = registry.find(name, "system", None)
         call = from_request(None, None, search_params(request), await _body(request),
                             base_url(request))
         result = await op.handler(services, call)
     return json_response(result)
 
 
-@router.api_route("/{resource_type}/${name}", methods=["GET", "POST"], tags=["operations"],
-                  summary="type-level operation")
+@router.get("/{resource_type}/${name}", tags=["operations"], summary="type-level operation",
+            operation_id="type_operation_get")
+@router.post("/{resource_type}/${name}", tags=["operations"], summary="type-level operation",
+             operation_id="type_operation_post")
 async def type_operation(request: Request, resource_type: str, name: str) -> Response:
-    known_type(request, resource_type)
-    op = registry.find(name, "type", resource_type)
     async with acting(request, "operation", resource_type) as services:
+        op = registry.find(name, "type", resource_type)
         access.require_scope(services, resource_type, "r")
         call = from_request(resource_type, None, search_params(request), await _body(request),
                             base_url(request))
@@ -51,13 +54,14 @@ async def type_operation(request: Request, resource_type: str, name: str) -> Res
     return json_response(result)
 
 
-@router.api_route("/{resource_type}/{id_}/${name}", methods=["GET", "POST"],
-                  tags=["operations"], summary="instance-level operation")
+@router.get("/{resource_type}/{id_}/${name}", tags=["operations"],
+            summary="instance-level operation", operation_id="instance_operation_get")
+@router.post("/{resource_type}/{id_}/${name}", tags=["operations"],
+             summary="instance-level operation", operation_id="instance_operation_post")
 async def instance_operation(request: Request, resource_type: str, id_: str,
                              name: str) -> Response:
-    known_type(request, resource_type)
-    op = registry.find(name, "instance", resource_type)
     async with acting(request, "operation", resource_type) as services:
+        op = registry.find(name, "instance", resource_type)
         access.require_scope(services, resource_type, "r")
         call = from_request(resource_type, id_, search_params(request), await _body(request),
                             base_url(request))

@@ -17,7 +17,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from server.errors import TooManyRequests, Unauthorized
+from server.errors import NotFound, TooManyRequests, Unauthorized
 from server.interactions.recording import audit
 from server.interactions.services import Services
 from server.security.principal import UNAUTHENTICATED, Principal
@@ -78,7 +78,11 @@ def authenticate(request: Request, services: Services) -> Principal:
 @asynccontextmanager
 async def acting(request: Request, interaction: str, resource_type: str | None = None,
                  query: str | None = None) -> AsyncIterator[Services]:
-    """Run a route as its authenticated caller, and audit it (see the module docstring)."""
+    """Run a route as its authenticated caller, and audit it (see the module docstring).
+
+    Nothing about the request is looked at before the caller is authenticated: an unknown
+    `resource_type` is a 404 only for a caller with a valid token.
+    """
     services = services_of(request)
     address = client_address(request)
     audited = services.settings.auth
@@ -97,6 +101,9 @@ async def acting(request: Request, interaction: str, resource_type: str | None =
     scoped = services.acting_as(principal, record)
     try:
         limits_of(request).check(f"client {principal.client_id}")
+        if resource_type is not None and not services.supports_type(resource_type):
+            raise NotFound(f"'{resource_type}' is not a resource type this server knows",
+                           expression=resource_type)
         yield scoped
     except Exception as error:
         await audit(scoped, error)

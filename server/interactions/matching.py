@@ -21,6 +21,9 @@ async def find_matching(services: Services, resource_type: str,
     if not params:
         raise Invalid("A conditional interaction needs search parameters")
     parsed = parse_search(services.search_parameters, resource_type, params, strict=True)
+    if not parsed.criteria.children:  # `_count`, `_sort`... alone would match everything
+        raise Invalid("A conditional interaction needs search criteria, not only result "
+                      "parameters such as _count or _sort")
     store, registry = services.store, services.search_parameters
     # Only what the caller may see can match: a hidden record behaves as if it did not exist,
     # so a condition cannot probe for it (nor a chain in it for a hidden child's details).
