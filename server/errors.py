@@ -147,6 +147,10 @@ class Unauthorized(FhirError):
     message_id = "unauthorized"
 
 
+class InvalidToken(Unauthorized):
+    """An access token was sent but is expired, tampered with or not ours (RFC 6750)."""
+
+
 class Forbidden(FhirError):
     """The caller is known but no rule lets it do this."""
 

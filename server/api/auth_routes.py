@@ -45,7 +45,7 @@ async def token(request: Request) -> Response:
     raw = await read_body(request, MAX_FORM_BYTES, FORM)
     form = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
     form.update(_basic_credentials(request.headers.get("authorization", "")))
-    claimed = form.get("client_id") or _claimed(form.get("client_assertion", ""))
+    claimed = _claimed(form.get("client_assertion", "")) or form.get("client_id")
     caller = Principal(claimed or "unknown", None, Scopes(), address=address)
     record = AccessRecord("login") if services.settings.auth else None
     try:

@@ -18,6 +18,7 @@ from server.errors import (
     Forbidden,
     Gone,
     Invalid,
+    InvalidToken,
     Issue,
     MethodNotAllowed,
     MultipleMatches,
@@ -77,6 +78,8 @@ def outcome_response(status: int, issues: list[Issue],
 
 def error_headers(error: FhirError) -> dict[str, str] | None:
     """The headers an error response needs: a Bearer challenge on 401, Retry-After on 429."""
+    if isinstance(error, InvalidToken):
+        return {"WWW-Authenticate": 'Bearer realm="cradle", error="invalid_token"'}
     if isinstance(error, Unauthorized):
         return {"WWW-Authenticate": 'Bearer realm="cradle"'}
     if isinstance(error, TooManyRequests):

@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 from fastapi import Request
 from limits import parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter
 
-from server.errors import NotFound, TooManyRequests, Unauthorized
+from server.errors import InvalidToken, NotFound, TooManyRequests, Unauthorized
 from server.interactions.recording import audit
 from server.interactions.services import Services
 from server.security.principal import UNAUTHENTICATED, Principal
@@ -36,10 +36,11 @@ def services_of(request: Request) -> Services:
 
 
 class RateLimits:
-    """Moving-window request limits per client (in this worker process)."""
+    """Fixed-window request limits per client (in this worker process): one counter per
+    window, cheap enough for every request."""
 
     def __init__(self, per_client: str, per_token_request: str) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = FixedWindowRateLimiter(MemoryStorage())
         self._per_client = parse(per_client)
         self._per_token_request = parse(per_token_request)
 
@@ -71,7 +72,7 @@ def authenticate(request: Request, services: Services) -> Principal:
                            "see /fhir/.well-known/smart-configuration")
     principal = services.tokens.verify(token.strip())
     if principal.client_id in services.revocations.client_ids:
-        raise Unauthorized("The client of this access token has been revoked")
+        raise InvalidToken("The client of this access token has been revoked")
     return principal
 
 

@@ -32,7 +32,9 @@ async def client_credentials(services: Services, form: dict[str, str],
     Raises `Invalid` (400) for a malformed request or scope and `Unauthorized` (401) when the
     client cannot be authenticated.
     """
-    if form.get("grant_type") != "client_credentials":
+    if not form.get("grant_type"):
+        raise oauth_error(Invalid, "invalid_request", "grant_type is required")
+    if form["grant_type"] != "client_credentials":
         raise oauth_error(Invalid, "unsupported_grant_type",
                           "grant_type must be client_credentials")
     client = await _authenticate(services, form, token_urls)
@@ -58,10 +60,17 @@ async def _authenticate(services: Services, form: dict[str, str],
         if form.get("client_assertion_type") != tokens.CLIENT_ASSERTION_TYPE:
             raise oauth_error(Invalid, "invalid_request",
                               f"client_assertion_type must be {tokens.CLIENT_ASSERTION_TYPE}")
-        client = await _active_client(services, tokens.unverified_client_id(assertion))
-        verified = tokens.verify_client_assertion(assertion, client.client_id, client.jwks,
-                                                  token_urls)
-        expires = datetime.fromtimestamp(verified.expires, UTC)
+        try:
+            claimed = tokens.unverified_client_id(assertion)
+            if form.get("client_id") not in (None, claimed):
+                raise Unauthorized("client_id does not match the client assertion's issuer")
+            client = await _active_client(services, claimed)
+            verified = tokens.verify_client_assertion(assertion, client.client_id,
+                                                      client.jwks, token_urls)
+        except Unauthorized as error:
+            raise oauth_error(Unauthorized, "invalid_client", str(error)) from error
+        # Remembered for as long as the assertion could still be accepted (its exp + skew).
+        expires = datetime.fromtimestamp(verified.expires + tokens.LEEWAY, UTC)
         if not await services.clients.first_use(client.client_id, verified.jti, expires):
             raise oauth_error(Unauthorized, "invalid_client",
                               "This client assertion was already used (jti replay)")
@@ -76,7 +85,7 @@ async def _authenticate(services: Services, form: dict[str, str],
                                                             client.secret_hash):
             raise oauth_error(Unauthorized, "invalid_client", "The client secret is wrong")
         return client
-    raise oauth_error(Invalid, "invalid_request",
+    raise oauth_error(Unauthorized, "invalid_client",
                       "Authenticate with client_assertion (private_key_jwt)")
 
 

@@ -65,7 +65,9 @@ def capability_statement(services: Services, base_url: str, type_interactions: l
 def _security(services: Services, base_url: str) -> Json:
     if not services.settings.auth:
         return {}
-    token_url = base_url.rstrip("/").removesuffix("/fhir") + "/auth/token"
+    public = services.settings.public_url
+    token_url = (public or base_url.rstrip("/").removesuffix("/fhir")).rstrip("/") + \
+        "/auth/token"
     return {"security": {
         "cors": bool(services.settings.cors_origins),
         "service": [{"coding": [{

@@ -117,7 +117,12 @@ async def _involvements(services: Services, written: list[NewVersion],
                 wanted[(child, agency)] = (policy.submitter_type, "active")
     if not wanted:
         return []
-    involved += await access.involvements_of(services, {child for child, _ in wanted})
+    # A child created by this very write can have no involvement yet: no need to look.
+    created = {f"Patient/{v.id}" for v in written
+               if v.resource_type == "Patient" and v.version_id == 1}
+    existing = {child for child, _ in wanted} - created
+    if existing:
+        involved += await access.involvements_of(services, existing)
     today = moment.date().isoformat()
     open_pairs = {(i.child, i.agency) for i in involved if policy.grants(i, today)}
     return [server_version(services, records.involvement(child, who, kind, today, status),

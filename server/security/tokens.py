@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from server.errors import Unauthorized
+from server.errors import InvalidToken, Unauthorized
 from server.security.principal import Principal
 from server.security.scopes import Scopes
 
@@ -97,10 +97,15 @@ def verify_client_assertion(assertion: str, client_id: str, jwks: list[Jwk],
     if header.get("alg") not in CLIENT_ASSERTION_ALGORITHMS:
         raise Unauthorized(f"Client assertions must be signed with "
                            f"{' or '.join(CLIENT_ASSERTION_ALGORITHMS)}")
-    candidates = [k for k in jwks if header.get("kid") in (None, k.get("kid"))]
+    family = "RSA" if header["alg"].startswith("RS") else "EC"
+    candidates = [k for k in jwks if k.get("kty") == family
+                  and header.get("kid") in (None, k.get("kid"))]
     for jwk in candidates:
         try:
             key = jwt.PyJWK.from_dict({**jwk, "alg": header["alg"]})
+        except jwt.PyJWKError:
+            continue  # e.g. a P-256 key cannot check an ES384 signature
+        try:
             claims = jwt.decode(
                 assertion, key.key, algorithms=[header["alg"]], audience=token_urls,
                 issuer=client_id, leeway=LEEWAY,
@@ -157,9 +162,9 @@ class TokenService:
                                 audience=AUDIENCE, issuer=ISSUER,
                                 options={"require": ["exp", "sub", "scope"]})
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("The access token has expired; request a new one") from exc
+            raise InvalidToken("The access token has expired; request a new one") from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"The access token is not valid: {exc}") from exc
+            raise InvalidToken(f"The access token is not valid: {exc}") from exc
         principal = Principal(
             client_id=str(claims["sub"]), agency=claims.get("agency"),
             scopes=Scopes.parse(str(claims["scope"])), operator=bool(claims.get("operator")),

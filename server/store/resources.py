@@ -188,13 +188,13 @@ class ResourceStore:
 
     async def _store(self, doc: Doc, previous: StoredResource | None,
                      companions: Sequence[NewVersion], session: AsyncClientSession) -> None:
-        if previous is None:
-            await self.current.insert_one(doc, session=session)
+        fresh = [_current_doc(c) for c in companions]
+        if previous is None:  # one round trip for the new resource and its companions
+            fresh.insert(0, doc)
         else:
             await self._supersede(doc, previous, session)
-        if companions:
-            await self.current.insert_many([_current_doc(c) for c in companions],
-                                           session=session)
+        if fresh:
+            await self.current.insert_many(fresh, ordered=True, session=session)
 
     async def write_all(self, writes: list[tuple[NewVersion, StoredResource | None]],
                         tx: Transaction) -> None:
