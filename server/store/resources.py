@@ -1,9 +1,11 @@
 """Versioned resource storage on MongoDB (async pymongo: this is the hot path).
 
-Two collections:
+Three collections:
 - `resources` holds the current version of each resource, `_id` = `Type/id` (a tombstone once
   deleted), with its search index document `ix` (absent on tombstones);
-- `history` holds every superseded version, `_id` = `Type/id/version`.
+- `history` holds every superseded version, `_id` = `Type/id/version`;
+- `audit` holds the append-only audit trail (AuditEvents, one version each, never changed),
+  written on every request, so it carries only the search-keys index.
 A create is one insert; an update or delete moves the current version into `history` and
 replaces it, in one multi-document transaction, guarded by the version it replaces. Versions are
 never updated in place.
@@ -20,6 +22,7 @@ from typing import Any
 import orjson
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
@@ -29,6 +32,7 @@ from server.store.group_commit import GroupCommit
 from server.store.model import Candidate, NewVersion, StoredResource
 
 Doc = dict[str, Any]
+APPEND_ONLY = frozenset({"AuditEvent"})  # kept in the `audit` collection
 CURRENT_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "del": 1, "body": 1, "m": 1, "own": 1,
                   "sub": 1}
 CANDIDATE_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "ix": 1, "del": 1, "own": 1, "sub": 1}
@@ -87,7 +91,12 @@ class ResourceStore:
         self.db: AsyncDatabase[Doc] = client[database]
         self.current = self.db["resources"]
         self.history = self.db["history"]
-        self._appends = GroupCommit(self.current)
+        self.audit = self.db["audit"]
+        self._appends = GroupCommit(self.audit)
+
+    def _of(self, resource_type: str) -> AsyncCollection[Doc]:
+        """The collection holding the current versions of a type."""
+        return self.audit if resource_type in APPEND_ONLY else self.current
 
     @classmethod
     def connect(cls, uri: str, database: str, timeout_ms: int = 5000) -> ResourceStore:
@@ -111,6 +120,7 @@ class ResourceStore:
             [("t", ASCENDING), ("id", ASCENDING), ("v", DESCENDING)], name="instance_versions")
         await self.history.create_index([("t", ASCENDING), ("ts", DESCENDING)], name="type_updated")
         await self.history.create_index([("ts", DESCENDING)], name="updated")
+        await self.audit.create_index([("t", ASCENDING), ("d", ASCENDING)], name="search_keys")
 
     async def conformance_epoch(self) -> int:
         """Return the counter that moves whenever a conformance resource is written."""
@@ -142,7 +152,7 @@ class ResourceStore:
     async def read(self, resource_type: str, id_: str,
                    tx: Transaction | None = None) -> StoredResource | None:
         """Return the current version (possibly a tombstone), or None if it never existed."""
-        doc = await self.current.find_one(
+        doc = await self._of(resource_type).find_one(
             {"_id": f"{resource_type}/{id_}"}, CURRENT_FIELDS, session=_session(tx))
         return _stored(doc) if doc else None
 
@@ -167,7 +177,7 @@ class ResourceStore:
         doc = _current_doc(version)
         try:
             if previous is None and not companions:
-                await self.current.insert_one(doc, session=_session(tx))
+                await self._of(version.resource_type).insert_one(doc, session=_session(tx))
                 return
             if tx is not None:
                 await self._store(doc, previous, companions, tx.session)
@@ -188,13 +198,22 @@ class ResourceStore:
 
     async def _store(self, doc: Doc, previous: StoredResource | None,
                      companions: Sequence[NewVersion], session: AsyncClientSession) -> None:
-        fresh = [_current_doc(c) for c in companions]
+        fresh = list(companions)
         if previous is None:  # one round trip for the new resource and its companions
-            fresh.insert(0, doc)
+            await self._insert([doc], fresh, session)
         else:
             await self._supersede(doc, previous, session)
-        if fresh:
-            await self.current.insert_many(fresh, ordered=True, session=session)
+            await self._insert([], fresh, session)
+
+    async def _insert(self, docs: list[Doc], versions: Sequence[NewVersion],
+                      session: AsyncClientSession) -> None:
+        """Insert new documents, one batch per collection."""
+        audit = [_current_doc(v) for v in versions if v.resource_type in APPEND_ONLY]
+        docs = [*docs, *(_current_doc(v) for v in versions if v.resource_type not in APPEND_ONLY)]
+        if docs:
+            await self.current.insert_many(docs, ordered=True, session=session)
+        if audit:
+            await self.audit.insert_many(audit, ordered=True, session=session)
 
     async def write_all(self, writes: list[tuple[NewVersion, StoredResource | None]],
                         tx: Transaction) -> None:
@@ -202,10 +221,9 @@ class ResourceStore:
 
         Raises `Conflict` like `write`; the caller's transaction then rolls everything back.
         """
-        fresh = [_current_doc(v) for v, previous in writes if previous is None]
+        fresh = [v for v, previous in writes if previous is None]
         try:
-            if fresh:
-                await self.current.insert_many(fresh, ordered=True, session=tx.session)
+            await self._insert([], fresh, tx.session)
             for version, previous in writes:
                 if previous is not None:
                     await self._supersede(_current_doc(version), previous, tx.session)
@@ -230,6 +248,8 @@ class ResourceStore:
     async def append(self, version: NewVersion) -> None:
         """Insert a new, never-updated resource (an AuditEvent) outside any transaction, in a
         batch shared with concurrent appends; return once it is stored."""
+        if version.resource_type not in APPEND_ONLY:
+            raise ValueError(f"only {', '.join(sorted(APPEND_ONLY))} records are appended")
         try:
             await self._appends.append(_current_doc(version))
         except PyMongoError as exc:
@@ -242,17 +262,20 @@ class ResourceStore:
 
         Returns False if that version is no longer current (a newer write indexed itself).
         """
-        result = await self.current.update_one(
+        result = await self._of(resource_type).update_one(
             {"_id": f"{resource_type}/{id_}", "v": version_id}, {"$set": _index_fields(index)})
         return result.matched_count == 1
 
     async def read_many(self, refs: Iterable[tuple[str, str]]) -> list[StoredResource]:
         """Return the current, non-deleted versions of the given (type, id) pairs that exist."""
-        ids = sorted({f"{t}/{i}" for t, i in refs})
-        if not ids:
-            return []
-        docs = self.current.find({"_id": {"$in": ids}}, CURRENT_FIELDS)
-        return [_stored(d) async for d in docs if not d.get("del")]
+        wanted = sorted(set(refs))
+        found: list[StoredResource] = []
+        for collection in (self.current, self.audit):
+            ids = [f"{t}/{i}" for t, i in wanted if self._of(t) is collection]
+            if ids:
+                docs = collection.find({"_id": {"$in": ids}}, CURRENT_FIELDS)
+                found += [_stored(d) async for d in docs if not d.get("del")]
+        return found
 
     async def candidates(self, resource_type: str | None,
                          lookup: KeyLookup | None) -> list[Candidate]:
@@ -261,16 +284,18 @@ class ResourceStore:
         With no lookup, every live resource of the type (or of all types) is returned.
         """
         query = self.candidates_filter(resource_type, lookup)
-        cursor = self.current.find(query, CANDIDATE_FIELDS)
+        collections = [self._of(resource_type)] if resource_type else [self.current, self.audit]
         return [
             Candidate(d["t"], d["id"], d["v"], d["ts"], orjson.loads(d["ix"]) if "ix" in d else {},
                       d.get("own"), _subjects(d))
-            async for d in cursor if not d.get("del")
+            for collection in collections
+            async for d in collection.find(query, CANDIDATE_FIELDS) if not d.get("del")
         ]
 
     async def find(self, resource_type: str, lookup: KeyLookup) -> list[StoredResource]:
         """Return the current, non-deleted resources of a type matching one lookup, with bodies."""
-        cursor = self.current.find(self.candidates_filter(resource_type, lookup), CURRENT_FIELDS)
+        cursor = self._of(resource_type).find(self.candidates_filter(resource_type, lookup),
+                                              CURRENT_FIELDS)
         return [_stored(d) async for d in cursor if not d.get("del")]
 
     @staticmethod
@@ -296,7 +321,7 @@ class ResourceStore:
         order = [("ts", DESCENDING)]  # the (t, ts) and (ts) index order: no in-memory sort
         if id_ is not None:
             versions = [d async for d in self.history.find({"t": resource_type, "id": id_})]
-            current = await self.current.find_one({"_id": f"{resource_type}/{id_}"})
+            current = await self._of(resource_type or "").find_one({"_id": f"{resource_type}/{id_}"})
             versions += [current] if current else []
             versions = [d for d in versions if since is None or d["ts"] >= since]
             versions.sort(key=lambda d: d["v"], reverse=True)
@@ -304,15 +329,14 @@ class ResourceStore:
         query: Doc = {} if resource_type is None else {"t": resource_type}
         if since is not None:
             query["ts"] = {"$gte": since}
-        total = (await self.current.count_documents(query)
-                 + await self.history.count_documents(query))
+        streams = [self.history, *([self._of(resource_type)] if resource_type
+                                   else [self.current, self.audit])]
+        total = sum([await s.count_documents(query) for s in streams])
         limit = offset + count
         if limit == 0:
             return [], total
-        newest_current = [d async for d in self.current.find(query).sort(order).limit(limit)]
-        newest_old = [d async for d in self.history.find(query).sort(order).limit(limit)]
-        merged = heapq.merge(newest_current, newest_old,
-                             key=lambda d: (d["ts"], d["v"]), reverse=True)
+        newest = [[d async for d in s.find(query).sort(order).limit(limit)] for s in streams]
+        merged = heapq.merge(*newest, key=lambda d: (d["ts"], d["v"]), reverse=True)
         page = list(merged)[offset:limit]
         return [_stored(d) for d in page], total
 

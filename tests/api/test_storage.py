@@ -60,3 +60,19 @@ def test_every_version_is_kept(client: httpx.Client, db: Any, tag: str) -> None:
     assert current["v"] == 3
     old = sorted(d["v"] for d in db.history.find({"t": "Patient", "id": created["id"]}))
     assert old == [1, 2]
+
+
+def test_the_audit_trail_is_kept_apart_with_one_index(client: httpx.Client, db: Any,
+                                                      tag: str) -> None:
+    created = client.post("/Patient", json=patient(tag)).json()
+    assert client.get(f"/Patient/{created['id']}").status_code == 200
+    entity = f"entity|Patient/{created['id']}"
+    events = list(db.audit.find({"t": "AuditEvent", "d": entity}))
+    assert len(events) == 2  # the create (in its transaction) and the read
+    assert db.resources.count_documents({"t": "AuditEvent"}) == 0
+    assert sorted(i["name"] for i in db.audit.list_indexes()) == ["_id_", "search_keys"]
+    plan = db.audit.find(ResourceStore.candidates_filter(
+        "AuditEvent", KeyLookup(keys=(entity,)))).explain()
+    assert "COLLSCAN" not in winning_stages(plan)
+    found = client.get("/AuditEvent", params={"entity": f"Patient/{created['id']}"}).json()
+    assert found["total"] == 2  # a search's own AuditEvent is stored after it has looked
