@@ -42,6 +42,7 @@ from server.config import Settings
 from server.interactions.admin import signing_key
 from server.security.scopes import Scopes
 from server.security.tokens import TokenService
+from server.store import ResourceStore
 from server.store.embedded import EmbeddedDatabase, free_port
 
 TARGETS = {"create": 0.70, "read": 0.50}
@@ -203,6 +204,80 @@ def audit_count(server: Server) -> int:
     return int(response.json()["total"])
 
 
+async def database_ceiling(uri: str, seconds: float) -> dict[tuple[str, str], Result]:
+    """The same work done by pymongo alone, with the documents Cradle stored and its indexes:
+    what the database allows for an audited create or read relative to an unaudited one.
+
+    create off: insert the Patient document; create on: in one transaction, the Patient, the
+    involvement and Provenance (`resources`) and the AuditEvent (`audit`). read off: find_one;
+    read on: find_one, then insert the read's AuditEvent (Cradle shares that insert between
+    concurrent reads; here each read pays its own).
+    """
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    on_db, off_db = client["bench_auth_on"], client["bench_auth_off"]
+
+    async def sample(collection: Any, query: dict[str, Any]) -> dict[str, Any]:
+        doc = await collection.find_one(query)
+        assert doc is not None, query
+        return dict(doc)
+
+    shapes = {
+        "off": [await sample(off_db["resources"], {"t": "Patient"})],
+        "on": [await sample(on_db["resources"], {"t": t}) for t in
+               ("Patient", "EpisodeOfCare", "Provenance")],
+    }
+    audit_create = await sample(on_db["audit"], {"d": "subtype||create"})
+    audit_read = await sample(on_db["audit"], {"d": "subtype||read"})
+    results: dict[tuple[str, str], Result] = {}
+    for label in ("off", "on"):
+        store = ResourceStore(client, f"bench_ceiling_{label}")
+        await store.ensure_indexes()
+        ids: list[str] = []
+
+        def fresh(doc: dict[str, Any]) -> dict[str, Any]:
+            return {**doc, "_id": uuid.uuid4().hex}
+
+        async def create(_: int, store: ResourceStore = store, label: str = label,
+                         ids: list[str] = ids) -> int:
+            docs = [fresh(d) for d in shapes[label]]
+            ids.append(docs[0]["_id"])
+            if label == "off":
+                await store.current.insert_one(docs[0])
+                return 1
+            async with client.start_session() as session, await session.start_transaction():
+                await store.current.insert_many(docs, session=session)
+                await store.audit.insert_one(fresh(audit_create), session=session)
+            return 1
+
+        async def read(n: int, store: ResourceStore = store, label: str = label,
+                       ids: list[str] = ids) -> int:
+            await store.current.find_one({"_id": ids[n % len(ids)]})
+            if label == "on":
+                await store.audit.insert_one(fresh(audit_read))
+            return 1
+
+        for c in CONCURRENCY:
+            results[label, f"create c{c}"] = await run(
+                f"pymongo as Cradle create c{c} {label}", create, c, seconds)
+            results[label, f"read c{c}"] = await run(
+                f"pymongo as Cradle read c{c} {label}", read, c, seconds)
+    await client.close()
+    return results
+
+
+def report_ceiling(ceiling: dict[tuple[str, str], Result],
+                   ours: dict[tuple[str, str], Result]) -> None:
+    """Print the database's own on/off ratio beside Cradle's."""
+    print(f"\n{'same documents, pymongo only':34} {'off/s':>8} {'on/s':>8} {'DB on/off':>10}"
+          f" {'Cradle on/off':>14} {'Cradle/DB':>10}")
+    for key in sorted({k for _, k in ceiling}):
+        off, on = ceiling["off", key], ceiling["on", key]
+        db_ratio = on.rate / off.rate
+        cradle_ratio = ours["on", key].rate / ours["off", key].rate
+        print(f"{key:34} {off.rate:8.0f} {on.rate:8.0f} {db_ratio:10.0%} {cradle_ratio:14.0%}"
+              f" {cradle_ratio / db_ratio:10.0%}")
+
+
 def report(raw: dict[str, Result], ours: dict[tuple[str, str], Result]) -> list[str]:
     """Print the table; return the measures that missed their target."""
     print(f"\n{'measure':34} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8}  "
@@ -248,6 +323,7 @@ def main() -> None:
         finally:
             for server in servers:
                 server.stop()
+        ceiling = asyncio.run(database_ceiling(db.uri, args.seconds))
     print(f"machine: {os.cpu_count()} cores; server workers: {args.workers} per server; "
           f"{args.seconds:g} s per measure; 2.4 KB Patient; auth-on as Organization/"
           f"{args.agency.removeprefix('Organization/')} reading its own records")
@@ -256,6 +332,7 @@ def main() -> None:
     print(f"auth on: {audited} AuditEvents stored for {on.answered} requests answered 2xx "
           f"(warm-up included): {verdict}")
     misses = report(raw, ours)
+    report_ceiling(ceiling, ours)
     print("\ntargets met" if not misses else "\ntargets missed: " + "; ".join(misses))
 
 

@@ -182,9 +182,11 @@ class ResourceStore:
             if tx is not None:
                 await self._store(doc, previous, companions, tx.session)
                 return
-            async with self.client.start_session() as session, \
-                    await session.start_transaction():
-                await self._store(doc, previous, companions, session)
+            async with self.client.start_session() as session:
+                # Our own transaction: pymongo retries it on transient conflicts (concurrent
+                # transactions touching the same index keys), then re-checks `previous`.
+                await session.with_transaction(
+                    lambda own: self._store(doc, previous, companions, own))
         except DuplicateKeyError as exc:
             raise Conflict(
                 f"{version.resource_type}/{version.id} was changed by another request; retry"
