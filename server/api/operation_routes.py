@@ -15,6 +15,7 @@ from server.fhir import json
 from server.interactions import access
 from server.operations import registry
 from server.operations.parameters import from_request
+from server.operations.registry import Level
 
 router = APIRouter(prefix="/fhir")
 Json = dict[str, Any]
@@ -32,12 +33,7 @@ async def _body(request: Request) -> Json | None:
 @router.post("/${name}", tags=["operations"], summary="system-level operation",
              operation_id="system_operation_post")
 async def system_operation(request: Request, name: str) -> Response:
-    async with acting(request, "operation") as services:
-        op = registry.find(name, "system", None)
-        call = from_request(None, None, search_params(request), await _body(request),
-                            base_url(request))
-        result = await op.handler(services, call)
-    return json_response(result)
+    return await _operation(request, "system", name)
 
 
 @router.get("/{resource_type}/${name}", tags=["operations"], summary="type-level operation",
@@ -45,13 +41,7 @@ async def system_operation(request: Request, name: str) -> Response:
 @router.post("/{resource_type}/${name}", tags=["operations"], summary="type-level operation",
              operation_id="type_operation_post")
 async def type_operation(request: Request, resource_type: str, name: str) -> Response:
-    async with acting(request, "operation", resource_type) as services:
-        op = registry.find(name, "type", resource_type)
-        access.require_scope(services, resource_type, "r")
-        call = from_request(resource_type, None, search_params(request), await _body(request),
-                            base_url(request))
-        result = await op.handler(services, call)
-    return json_response(result)
+    return await _operation(request, "type", name, resource_type)
 
 
 @router.get("/{resource_type}/{id_}/${name}", tags=["operations"],
@@ -60,9 +50,17 @@ async def type_operation(request: Request, resource_type: str, name: str) -> Res
              summary="instance-level operation", operation_id="instance_operation_post")
 async def instance_operation(request: Request, resource_type: str, id_: str,
                              name: str) -> Response:
+    return await _operation(request, "instance", name, resource_type, id_)
+
+
+async def _operation(request: Request, level: Level, name: str, resource_type: str | None = None,
+                     id_: str | None = None) -> Response:
+    """Run a declared operation as the caller: type- and instance-level ones need read scope
+    on their type (an instance is then read under need-to-know by the operation itself)."""
     async with acting(request, "operation", resource_type) as services:
-        op = registry.find(name, "instance", resource_type)
-        access.require_scope(services, resource_type, "r")
+        op = registry.find(name, level, resource_type)
+        if resource_type is not None:
+            access.require_scope(services, resource_type, "r")
         call = from_request(resource_type, id_, search_params(request), await _body(request),
                             base_url(request))
         result = await op.handler(services, call)

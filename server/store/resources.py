@@ -323,7 +323,8 @@ class ResourceStore:
         order = [("ts", DESCENDING)]  # the (t, ts) and (ts) index order: no in-memory sort
         if id_ is not None:
             versions = [d async for d in self.history.find({"t": resource_type, "id": id_})]
-            current = await self._of(resource_type or "").find_one({"_id": f"{resource_type}/{id_}"})
+            collection = self._of(resource_type or "")
+            current = await collection.find_one({"_id": f"{resource_type}/{id_}"})
             versions += [current] if current else []
             versions = [d for d in versions if since is None or d["ts"] >= since]
             versions.sort(key=lambda d: d["v"], reverse=True)

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import base64
-import os
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,16 +20,7 @@ import pytest
 from server.security.tokens import generate_private_jwk, public_jwk
 from server.store.embedded import free_port
 from tests.auth import SmartBackendAuth, request_token
-
-CRADLE = [sys.executable, "-m", "server.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-CHILD = ROOT / "profiles/examples/Child/valid/child-with-nhs-number-upn-cp-plan.json"
-
-
-def environment(**extra: str) -> dict[str, str]:
-    """The test's environment without CRADLE_* settings, able to import `server` anywhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLE_")}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
+from tests.cli.commands import CHILD, CRADLE, environment
 
 
 def cradle(*args: str | Path) -> subprocess.CompletedProcess[str]:

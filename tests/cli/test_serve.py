@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,16 +13,7 @@ import orjson
 from server.store.embedded import free_port
 from tests.auth import SmartBackendAuth
 from tests.builders import patient
-
-CRADLE = [sys.executable, "-m", "server.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-CHILD = ROOT / "profiles/examples/Child/valid/child-with-nhs-number-upn-cp-plan.json"
-
-
-def environment(**extra: str) -> dict[str, str]:
-    """The test's environment without CRADLE_* settings, able to import `server` anywhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLE_")}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
+from tests.cli.commands import CHILD, CRADLE, environment
 
 
 def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
