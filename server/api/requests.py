@@ -84,5 +84,8 @@ def search_params(request: Request) -> list[tuple[str, str]]:
 
 
 def base_url(request: Request) -> str:
-    """Return the FHIR base URL as the client sees it (e.g. `http://127.0.0.1:8000/fhir`)."""
-    return str(request.base_url).rstrip("/") + "/fhir"
+    """Return the FHIR base URL as the client sees it (e.g. `http://127.0.0.1:8000/fhir`):
+    under the configured public URL when Cradle runs behind a proxy (`CRADLE_PUBLIC_URL`)."""
+    public = request.app.state.services.settings.public_url
+    root = public if public else str(request.base_url)
+    return root.rstrip("/") + "/fhir"

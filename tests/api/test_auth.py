@@ -651,6 +651,13 @@ def test_public_url_names_the_token_endpoint(dev_server: ExtraServer) -> None:
     other = post_token(token_url(dev_server.url), assertion_form(
         signed_assertion(agent, "https://cradle.example.evil/auth/token")))
     assert other.status_code == 401 and oauth_error(other) == "invalid_client"
+    # Locations and fullUrls name the public URL too.
+    created = httpx.post(f"{dev_server.url}/fhir/Organization",
+                         json={"resourceType": "Organization", "name": "Proxy test"},
+                         headers={"Authorization": f"Bearer {response.json()['access_token']}",
+                                  "Content-Type": "application/fhir+json"})
+    assert created.status_code == 201, created.text
+    assert created.headers["location"].startswith(f"{PUBLIC_URL}/fhir/Organization/")
 
 
 # --- hardening: security headers, CORS, rate limits ---------------------------------------------
