@@ -102,6 +102,11 @@ class Conflict(FhirError):
     message_id = "conflict"
 
 
+class Contention(Conflict):
+    """Concurrent transactions collided in the database; running the transaction again is
+    safe (nothing of it was committed)."""
+
+
 class PreconditionFailed(FhirError):
     code = "conflict"
     message_id = "precondition-failed"

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from server.errors import (
+    Contention,
     FhirError,
     Invalid,
     Issue,
@@ -40,6 +41,7 @@ Json = dict[str, Any]
 StatusOf = Callable[[FhirError], int]
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}  # spec order
 REASONS = {200: "OK", 201: "Created", 204: "No Content"}
+TRANSACTION_ATTEMPTS = 5
 WRITE_ACTIONS = {"POST": "c", "PUT": "u", "DELETE": "d"}
 BATCH_INTERACTIONS = {"POST": "create", "PUT": "update", "DELETE": "delete", "GET": "read",
                       "HEAD": "read"}
@@ -140,6 +142,25 @@ async def _transaction(services: Services, base_url: str, entries: list[Entry],
             entry.resource = services.conformance.prepare(
                 rewrite_references(entry.resource, references))
             check_valid(services, entry.resource, f"{entry.where}.resource")
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            await _write_transaction(services, base_url, writes, minimal)
+            break
+        except Contention:
+            if attempt == TRANSACTION_ATTEMPTS:
+                raise
+    mark_committed(services)
+    # Committed: conformance resources take effect here and, via the epoch, in other workers.
+    if services.conformance.register(*(e.resource for e in writes if e.resource is not None)):
+        await services.store.bump_conformance_epoch()
+    reads = [e for e in entries if e.method in ("GET", "HEAD")]
+    if reads:  # after the commit: audited as a request of their own
+        await _audited(services, "transaction", lambda s: _read_entries(s, base_url, reads))
+
+
+async def _write_transaction(services: Services, base_url: str, writes: list[Entry],
+                             minimal: bool) -> None:
+    """Plan and store every write in one database transaction (rerun whole on contention)."""
     moment = now()
     async with services.store.transaction() as tx:
         planned: list[tuple[NewVersion, StoredResource | None]] = []
@@ -150,13 +171,6 @@ async def _transaction(services: Services, base_url: str, entries: list[Entry],
                 entry.response = _write_response(base_url, entry, version, minimal)
         extra = await companions(services, [v for v, _ in planned], moment)
         await services.store.write_all([*planned, *((e, None) for e in extra)], tx)
-    mark_committed(services)
-    # Committed: conformance resources take effect here and, via the epoch, in other workers.
-    if services.conformance.register(*(e.resource for e in writes if e.resource is not None)):
-        await services.store.bump_conformance_epoch()
-    reads = [e for e in entries if e.method in ("GET", "HEAD")]
-    if reads:  # after the commit: audited as a request of their own
-        await _audited(services, "transaction", lambda s: _read_entries(s, base_url, reads))
 
 
 async def _read_entries(services: Services, base_url: str, entries: list[Entry]) -> None:

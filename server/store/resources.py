@@ -26,7 +26,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
-from server.errors import Conflict, Unavailable
+from server.errors import Conflict, Contention, Unavailable
 from server.search.lookup import KeyLookup
 from server.store.group_commit import GroupCommit
 from server.store.model import Candidate, NewVersion, StoredResource
@@ -144,10 +144,19 @@ class ResourceStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """Run the block in one multi-document transaction: all its writes commit, or none."""
-        async with self.client.start_session() as session, \
-                await session.start_transaction():
-            yield Transaction(session)
+        """Run the block in one multi-document transaction: all its writes commit, or none.
+
+        Raises `Contention` when it collided with a concurrent transaction (run it again).
+        """
+        try:
+            async with self.client.start_session() as session, \
+                    await session.start_transaction():
+                yield Transaction(session)
+        except OperationFailure as exc:
+            if exc.has_error_label("TransientTransactionError") or \
+                    exc.has_error_label("UnknownTransactionCommitResult"):
+                raise Contention("a concurrent transaction got in the way; retry") from exc
+            raise
 
     async def read(self, resource_type: str, id_: str,
                    tx: Transaction | None = None) -> StoredResource | None:
@@ -193,7 +202,7 @@ class ResourceStore:
             ) from exc
         except OperationFailure as exc:
             if exc.has_error_label("TransientTransactionError"):
-                raise Conflict(
+                raise Contention(
                     f"{version.resource_type}/{version.id} is being changed concurrently; retry"
                 ) from exc
             raise
