@@ -21,7 +21,9 @@ def test_the_wheel_carries_the_package_data(tmp_path: Path) -> None:
                      "server/builtin_profiles/examples/Child/valid/unborn-child.json",
                      "server/definitions/r4/profiles-resources.json.gz",
                      "server/definitions/r4/search-parameters.json.gz",
-                     "server/cli.py"):
+                     "server/builtin_profiles/access-policy.json",
+                     "server/cli/__init__.py", "server/cli/clients.py",
+                     "server/security/policy.py"):
         assert required in names, required
     authored = {p.relative_to(ROOT / "profiles").as_posix()
                 for p in (ROOT / "profiles").rglob("*.json") if "build" not in p.parts}
