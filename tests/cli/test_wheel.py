@@ -22,6 +22,7 @@ def test_the_wheel_carries_the_package_data(tmp_path: Path) -> None:
                      "server/definitions/r4/profiles-resources.json.gz",
                      "server/definitions/r4/search-parameters.json.gz",
                      "server/builtin_profiles/access-policy.json",
+                     "server/builtin_mappings/cast.json",
                      "server/cli/__init__.py", "server/cli/clients.py",
                      "server/security/policy.py"):
         assert required in names, required
@@ -30,3 +31,8 @@ def test_the_wheel_carries_the_package_data(tmp_path: Path) -> None:
     shipped = {n.removeprefix("server/builtin_profiles/") for n in names
                if n.startswith("server/builtin_profiles/") and n.endswith(".json")}
     assert authored <= shipped, sorted(authored - shipped)[:5]
+    samples = {p.relative_to(ROOT / "mappings").as_posix()
+               for p in (ROOT / "mappings").rglob("*") if p.is_file()}
+    carried = {n.removeprefix("server/builtin_mappings/") for n in names
+               if n.startswith("server/builtin_mappings/")}
+    assert samples <= carried, sorted(samples - carried)[:5]

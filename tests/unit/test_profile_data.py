@@ -107,7 +107,7 @@ def test_code_systems_match_domain_sources() -> None:
         got = [(c["code"], c["display"], c.get("definition")) for c in cs["concept"]]
         assert got == want, source.name
         assert domain["source"] in cs["description"] and cs["count"] == len(want)
-    assert matched == 14
+    assert matched == 16
     for cs in by_url.values():
         codes = [c["code"] for c in cs["concept"]]
         assert len(codes) == len(set(codes)), cs["url"]
