@@ -122,15 +122,17 @@ class Gate:
 
     def note_returned(self, resources: Sequence[Json]) -> None:
         """Note in the audit record the resources a response carries."""
-        record = self.services.record
-        if record is None:
-            return
         for resource in resources:
-            reference = f"{resource.get('resourceType')}/{resource.get('id')}"
-            subjects, rules = self._allowed.get(reference, ((), ()))
-            version = (resource.get("meta") or {}).get("versionId")
-            record.touched(f"{reference}/_history/{version}" if version else reference,
-                           subjects, rules)
+            self.note(f"{resource.get('resourceType')}/{resource.get('id')}",
+                      (resource.get("meta") or {}).get("versionId"))
+
+    def note(self, reference: str, version: object = None) -> None:
+        """Note one returned resource (`Type/id`, at `version` if known) in the audit record."""
+        if self.services.record is None:
+            return
+        subjects, rules = self._allowed.get(reference, ((), ()))
+        self.services.record.touched(
+            f"{reference}/_history/{version}" if version else reference, subjects, rules)
 
 
 def check_write(services: Services, resource_type: str, previous: StoredResource | None,

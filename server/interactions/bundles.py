@@ -87,15 +87,9 @@ async def process_bundle(services: Services, base_url: str, body: Json,
         raise Invalid("Bundle.entry must be an array", expression="Bundle.entry")
     entries = [_parse_entry(services, i, e) for i, e in enumerate(raw_entries)]
     if kind == "batch":
-        responses = []
-        for entry in entries:
-            own = services if services.record is None else services.acting_as(
-                services.caller, AccessRecord(BATCH_INTERACTIONS[entry.method],
-                                              entry.resource_type or None, entry.query))
-            response = await _batch_entry(own, base_url, entry, status_of, minimal)
-            await audit(own, _failure(response))
-            responses.append(response)
-        return bundle("batch-response", responses)
+        return bundle("batch-response", [await _batch_entry(services, base_url, entry,
+                                                            status_of, minimal)
+                                         for entry in entries])
     await _transaction(services, base_url, entries, minimal)
     return bundle("transaction-response", [e.response for e in entries])
 
@@ -311,53 +305,53 @@ async def _read_entry(services: Services, base_url: str, entry: Entry) -> Json:
 
 async def _batch_entry(services: Services, base_url: str, entry: Entry, status_of: StatusOf,
                        minimal: bool) -> Json:
-    """Process one batch entry on its own; an error becomes that entry's outcome."""
+    """Process one batch entry on its own, audited as a request of its own; an error becomes
+    that entry's outcome."""
+    own = services if services.record is None else services.acting_as(
+        services.caller, AccessRecord(BATCH_INTERACTIONS[entry.method],
+                                      entry.resource_type or None, entry.query))
     try:
-        if entry.method in ("GET", "HEAD"):
-            return await _read_entry(services, base_url, entry)
-        outcome: crud.WriteOutcome | None = None
-        resource = entry.resource or {}
-        if entry.method == "POST":
-            outcome = await crud.create(services, entry.resource_type, resource,
-                                        entry.if_none_exist)
-        elif entry.method == "PUT" and entry.id:
-            outcome = await crud.update(services, entry.resource_type, entry.id, resource,
-                                        _etag(entry.if_match))
-        elif entry.method == "PUT" and entry.query:
-            outcome = await crud.conditional_update(services, entry.resource_type,
-                                                    entry.query, resource, _etag(entry.if_match))
-        elif entry.method == "DELETE" and entry.id:
-            await crud.delete(services, entry.resource_type, entry.id)
-            return response_entry("204 No Content")
-        elif entry.method == "DELETE" and entry.query:
-            await crud.conditional_delete(services, entry.resource_type, entry.query)
-            return response_entry("204 No Content")
-        else:
-            raise Invalid(f"{entry.method} {entry.url} is not supported in a batch",
-                          expression=f"{entry.where}.request")
-        assert outcome is not None
-        stored = outcome.stored
-        status = "201 Created" if outcome.created else "200 OK"
-        return response_entry(
-            status, resource=None if minimal else body_of(stored.body),
-            full_url=f"{base_url}/{stored.reference}", location=_location(stored),
-            version_id=stored.version_id, last_modified=format_instant(stored.last_updated))
+        response = await _run_batch_entry(own, base_url, entry, minimal)
     except FhirError as error:
+        await audit(own, error)
         code = status_of(error)
         return response_entry(f"{code} {REASONS.get(code, '')}".strip(),
                               outcome=operation_outcome(error.issues))
+    await audit(own)
+    return response
 
 
-def _failure(response: Json) -> FhirError | None:
-    """The error a batch entry's response reports (None if it succeeded), for its audit."""
-    status = str(response.get("response", {}).get("status", "200"))
-    if status[:1] in ("2", "3"):
-        return None
-    outcome = response.get("response", {}).get("outcome") or {}
-    issue = (outcome.get("issue") or [{}])[0]
-    error = FhirError(str(issue.get("diagnostics") or status))
-    error.code = str(issue.get("code") or "exception")
-    return error
+async def _run_batch_entry(services: Services, base_url: str, entry: Entry,
+                           minimal: bool) -> Json:
+    if entry.method in ("GET", "HEAD"):
+        return await _read_entry(services, base_url, entry)
+    outcome: crud.WriteOutcome | None = None
+    resource = entry.resource or {}
+    if entry.method == "POST":
+        outcome = await crud.create(services, entry.resource_type, resource,
+                                    entry.if_none_exist)
+    elif entry.method == "PUT" and entry.id:
+        outcome = await crud.update(services, entry.resource_type, entry.id, resource,
+                                    _etag(entry.if_match))
+    elif entry.method == "PUT" and entry.query:
+        outcome = await crud.conditional_update(services, entry.resource_type,
+                                                entry.query, resource, _etag(entry.if_match))
+    elif entry.method == "DELETE" and entry.id:
+        await crud.delete(services, entry.resource_type, entry.id)
+        return response_entry("204 No Content")
+    elif entry.method == "DELETE" and entry.query:
+        await crud.conditional_delete(services, entry.resource_type, entry.query)
+        return response_entry("204 No Content")
+    else:
+        raise Invalid(f"{entry.method} {entry.url} is not supported in a batch",
+                      expression=f"{entry.where}.request")
+    assert outcome is not None
+    stored = outcome.stored
+    status = "201 Created" if outcome.created else "200 OK"
+    return response_entry(
+        status, resource=None if minimal else body_of(stored.body),
+        full_url=f"{base_url}/{stored.reference}", location=_location(stored),
+        version_id=stored.version_id, last_modified=format_instant(stored.last_updated))
 
 
 def _at(issue: Issue, where: str) -> Issue:

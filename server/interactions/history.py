@@ -84,8 +84,8 @@ async def _visible_page(services: Services, resource_type: str | None, id_: str 
         raise Forbidden(f"{resource_type}/{id_} may not be read by this client",
                         expression=resource_type)
     page = allowed[offset:offset + count]
-    gate.note_returned([{"resourceType": v.resource_type, "id": v.id,
-                         "meta": {"versionId": str(v.version_id)}} for v in page])
+    for version in page:
+        gate.note(version.reference, version.version_id)
     return page, len(allowed)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from server.errors import InvalidToken, Unauthorized
 from server.security.principal import Principal
@@ -34,8 +34,6 @@ Jwk = dict[str, Any]
 def generate_private_jwk(algorithm: str = "RS384") -> Jwk:
     """Return a new private key as a JWK (RSA 2048 for RS384, P-384 for ES384) with a `kid`."""
     if algorithm == "ES384":
-        from cryptography.hazmat.primitives.asymmetric import ec
-
         key: Any = ec.generate_private_key(ec.SECP384R1())
         jwk = jwt.algorithms.ECAlgorithm.to_jwk(key, as_dict=True)
     else:

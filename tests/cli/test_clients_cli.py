@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import signal
 import stat
 import subprocess
 import time
@@ -20,7 +19,7 @@ import pytest
 from server.security.tokens import generate_private_jwk, public_jwk
 from server.store.embedded import free_port
 from tests.auth import SmartBackendAuth, request_token
-from tests.cli.commands import CHILD, CRADLE, environment
+from tests.cli.commands import CHILD, CRADLE, environment, start, stop, wait_ready
 
 
 def cradle(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -57,29 +56,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`cradle serve` on its own data dir (embedded database), stopped after the module."""
     data_dir = tmp_path_factory.mktemp("clients-cli") / "data"
     port = free_port()
-    server = subprocess.Popen(
-        [*CRADLE, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=environment(CRADLE_ALLOW_CLIENT_SECRETS="true", CRADLE_LOG_LEVEL="warning"))
+    server = start(data_dir, port, CRADLE_ALLOW_CLIENT_SECRETS="true",
+                   CRADLE_LOG_LEVEL="warning")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "cradle serve did not become ready"
-            time.sleep(0.2)
+        wait_ready(port, server)
         yield Served(data_dir, f"http://127.0.0.1:{port}")
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
+        stop(server)
 
 
 def add(served: Served, *args: str | Path) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -13,32 +11,7 @@ import orjson
 from server.store.embedded import free_port
 from tests.auth import SmartBackendAuth
 from tests.builders import patient
-from tests.cli.commands import CHILD, CRADLE, environment
-
-
-def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*CRADLE, "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
-
-
-def wait_ready(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("cradle serve did not become ready")
-
-
-def stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=30)
-    return err
+from tests.cli.commands import CHILD, CRADLE, environment, start, stop, wait_ready
 
 
 def test_data_survives_a_restart_and_the_database_stops(data_dir: Path, tag: str) -> None:
