@@ -1,0 +1,90 @@
+"""FHIRPath (fhirpathpy), the one expression language of the maps: conditions (`when`,
+checks) and computed values (`expression`, `reverse`) over native records and FHIR resources
+alike. Expressions are compiled once and cached.
+
+One function is added to FHIRPath for maps: `code.translate(conceptMap, system, target)` gives
+the target code(s) of a code through a ConceptMap (nothing when unmapped), so a condition such
+as "this activity is NEET" is read from the ConceptMap, not written into the map; and
+`value.convert(format)` reads a native value with one of the rule formats
+(`LapseDate.convert('date:DD/MM/YYYY')`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any
+
+from fhirpathpy import compile as compile_fhirpath
+
+from server.mapping.codes import Codes
+from server.mapping.conversions import CONVERSIONS, ConversionError
+
+_CODES: ContextVar[Codes | None] = ContextVar("mapping_codes", default=None)
+
+
+def _translate(inputs: list[Any], concept_map: str, system: str, target: str) -> list[Any]:
+    codes = _CODES.get()
+    if codes is None:
+        return []
+    found = (codes.translate(concept_map, str(code), system, target) for code in inputs)
+    return [coding["code"] for coding in found if coding is not None]
+
+
+def _convert(inputs: list[Any], name: str) -> list[Any]:
+    conversion = CONVERSIONS.get(name)
+    if conversion is None:
+        return []
+    out = []
+    for value in inputs:
+        try:
+            out.append(conversion.to_fhir(value))
+        except ConversionError:
+            continue  # an unreadable value gives nothing; the rule reading it reports it
+    return out
+
+
+_FUNCTIONS = {"translate": {"fn": _translate, "arity": {3: ["String", "String", "String"]}},
+              "convert": {"fn": _convert, "arity": {1: ["String"]}}}
+
+
+@contextmanager
+def translating(codes: Codes) -> Iterator[None]:
+    """Within the block, `translate()` in expressions uses `codes`."""
+    token = _CODES.set(codes)
+    try:
+        yield
+    finally:
+        _CODES.reset(token)
+
+
+@lru_cache(maxsize=2048)
+def _compiled(expression: str) -> Any:
+    return compile_fhirpath(expression, None, {"userInvocationTable": _FUNCTIONS})
+
+
+def evaluate(expression: str, node: Any, variables: dict[str, Any]) -> list[Any]:
+    """Return the collection `expression` gives over `node` with `%name` variables."""
+    if not isinstance(node, dict):
+        node = {"value": node}
+    if "resourceType" not in node:
+        # fhirpathpy reads a capitalised first name (`Surname`) as a resource type test; a
+        # native record has no type, so give it one that no name will test for.
+        node = {"resourceType": "NativeRecord", **node}
+    return list(_compiled(expression)(node, variables))
+
+
+def first(expression: str, node: Any, variables: dict[str, Any]) -> Any:
+    """Return the first item `expression` gives, or None for an empty result."""
+    result = evaluate(expression, node, variables)
+    return result[0] if result else None
+
+
+def holds(expression: str, node: Any, variables: dict[str, Any]) -> bool | None:
+    """Return the expression's boolean value; None when it gives nothing (unknown)."""
+    result = evaluate(expression, node, variables)
+    if not result:
+        return None
+    return all(bool(item) for item in result)

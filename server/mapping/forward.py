@@ -1,0 +1,313 @@
+"""Native -> common: a parsed native document through its map into FHIR resources, per record.
+
+Pure: the caller brings the parsed document, the map, the agency's schema and a `Codes`
+(ConceptMap translation); it gets back, per native record, the resources and every issue, each
+issue naming the place in the native record. Nothing is stored here, and nothing the map cannot
+carry is dropped silently: an unmapped code or an unreadable value is always an issue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from server.mapping import expressions, paths
+from server.mapping.codes import Codes
+from server.mapping.conversions import CONVERSIONS, ConversionError
+from server.mapping.formats import Document
+from server.mapping.ids import content_hash, resource_id
+from server.mapping.mapfile import Mapping, ResourceMap, Rule
+from server.mapping.paths import Pointer
+from server.mapping.report import MappingIssue
+
+
+@dataclass
+class MappedResource:
+    name: str
+    resource: dict[str, Any]
+    match: tuple[str, ...]
+    origins: dict[Pointer, Pointer] = field(default_factory=dict)  # FHIR place -> native
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource['resourceType']}/{self.resource['id']}"
+
+
+@dataclass
+class MappedRecord:
+    index: int
+    pointer: Pointer
+    key: str | None
+    location: str
+    digest: str
+    resources: list[MappedResource] = field(default_factory=list)
+    issues: list[MappingIssue] = field(default_factory=list)
+    consumed: set[Pointer] = field(default_factory=set)  # native places some rule read
+
+    @property
+    def rejected(self) -> bool:
+        return any(i.severity in ("error", "fatal") for i in self.issues)
+
+
+@dataclass
+class _Scope:
+    """Where a rule's native paths start: the current item, its record, the document."""
+
+    item: Any
+    item_pointer: Pointer
+    record: Any
+    record_pointer: Pointer
+    document: Any
+    names: dict[str, str]
+    chain: str  # the occurrence chain of the enclosing resources, for ids
+
+    def get(self, path: paths.Path) -> tuple[Any, Pointer] | None:
+        base, pointer = ((self.document, ()) if path.root == "document" else
+                         (self.record, self.record_pointer) if path.root == "record" else
+                         (self.item, self.item_pointer))
+        found = paths.get(base, path)
+        return None if found is None else (found[0], pointer + found[1])
+
+
+def records(mapping: Mapping, document: Document) -> list[tuple[Any, Pointer]]:
+    """Return the native records of `document`: its rows, the items at the map's `records`
+    path, or the whole document as one record."""
+    tree = document.tree
+    if isinstance(tree, list):
+        return [(row, (i,)) for i, row in enumerate(tree)]
+    if mapping.records is None:
+        return [(tree, ())]
+    return paths.each(tree, mapping.records)
+
+
+def transform(mapping: Mapping, document: Document, schema: dict[str, Any], codes: Codes,
+              agency_id: str) -> list[MappedRecord]:
+    """Return one MappedRecord per native record of `document`, schema- and content-checked.
+
+    `agency_id` is the submitting agency's id (its Organization), available to expressions as
+    `%agency`; native values reach expressions only as declared `%variables`. A record with
+    any error issue is rejected (its resources are still returned for a dry run to show).
+    """
+    with expressions.translating(codes):
+        return _transform(mapping, document, schema, codes, agency_id)
+
+
+def _transform(mapping: Mapping, document: Document, schema: dict[str, Any], codes: Codes,
+               agency_id: str) -> list[MappedRecord]:
+    found = records(mapping, document)
+    schema_issues = _schema_issues(schema, document, [p for _, p in found],
+                                   per_row=isinstance(document.tree, list))
+    out: list[MappedRecord] = []
+    for index, (record, pointer) in enumerate(found):
+        key = paths.get(record, mapping.key)
+        mapped = MappedRecord(index, pointer, None if key is None else str(key[0]),
+                              document.locate(pointer), content_hash(record))
+        mapped.issues += schema_issues.get(pointer, []) + schema_issues.get(None, [])
+        if not mapped.rejected:
+            _map_record(mapping, document, record, pointer, mapped, codes, agency_id)
+        out.append(mapped)
+    return out
+
+
+def _map_record(mapping: Mapping, document: Document, record: Any, pointer: Pointer,
+                mapped: MappedRecord, codes: Codes, agency_id: str) -> None:
+    scope = _Scope(record, pointer, record, pointer, document.tree, {}, "")
+    base = _record_variables(mapping, scope, agency_id)
+    builder = _Builder(mapping, document, codes, base, mapped)
+    for resource_map in mapping.resources:
+        builder.build(resource_map, scope)
+    if mapped.rejected:
+        return
+    _report_not_carried(mapping, document, record, pointer, mapped)
+    variables = dict(base)
+    for resource in mapped.resources:
+        variables.setdefault(resource.name, resource.resource)
+    for check in mapping.checks:
+        bound = {**variables, **_bind(scope, check.inputs)}
+        if expressions.holds(check.expression, {}, bound) is False:
+            native = paths.get(record, check.native) if check.native else None
+            mapped.issues.append(MappingIssue(
+                check.severity, "business-rule", check.message, f"map-check-{check.id}",
+                document.locate(pointer + native[1]) if native else mapped.location))
+
+
+def _record_variables(mapping: Mapping, scope: _Scope, agency_id: str) -> dict[str, Any]:
+    variables: dict[str, Any] = {"agency": agency_id, **_bind(scope, mapping.variables)}
+    for name, expression in mapping.computed:
+        variables[name] = expressions.first(expression, {}, variables)
+    return variables
+
+
+def _bind(scope: _Scope, inputs: tuple[tuple[str, paths.Path], ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, path in inputs:
+        found = scope.get(path)
+        out[name] = None if found is None or found[0] == "" else found[0]
+    return out
+
+
+class _Builder:
+    def __init__(self, mapping: Mapping, document: Document, codes: Codes,
+                 variables: dict[str, Any], mapped: MappedRecord) -> None:
+        self.mapping, self.document, self.codes = mapping, document, codes
+        self.variables, self.mapped = variables, mapped
+
+    def build(self, resource_map: ResourceMap, scope: _Scope) -> None:
+        items = (_each(scope, resource_map.each) if resource_map.each
+                 else [(scope.item, scope.item_pointer)])
+        for occurrence, (item, pointer) in enumerate(items):
+            inner = _Scope(item, pointer, scope.record, scope.record_pointer, scope.document,
+                           dict(scope.names), scope.chain)
+            variables = {**self.variables, **_bind(inner, resource_map.inputs)}
+            if resource_map.when and not expressions.holds(resource_map.when, {}, variables):
+                continue
+            own_key = inner.get(resource_map.key) if resource_map.key else None
+            if own_key is not None and own_key[0] not in (None, ""):
+                key, chain = str(own_key[0]), ""
+            else:
+                key = self.mapped.key or self.mapped.digest
+                chain = f"{scope.chain}/{occurrence}" if resource_map.each else scope.chain
+            inner.chain = chain
+            resource: dict[str, Any] = {
+                "resourceType": resource_map.type,
+                "id": resource_id(self.mapping.agency, key, resource_map.name, chain)}
+            if resource_map.profile:
+                resource["meta"] = {"profile": [resource_map.profile]}
+            result = MappedResource(resource_map.name, resource, resource_map.match)
+            inner.names[resource_map.name] = result.reference
+            scope.names[resource_map.name] = result.reference  # later siblings refer to it
+            for rule in resource_map.rules:
+                self._apply(rule, inner, result)
+            result.resource = paths.prune(resource)
+            self.mapped.resources.append(result)
+            for child in resource_map.children:
+                self.build(child, inner)
+
+    def _apply(self, rule: Rule, scope: _Scope, result: MappedResource) -> None:
+        variables = {**self.variables, **_bind(scope, rule.inputs)}
+        if rule.when and not expressions.holds(rule.when, {}, variables):
+            return
+        native: tuple[Any, Pointer] | None = None
+        if rule.native is not None:
+            native = scope.get(rule.native)
+            if native is None or native[0] in (None, "", [], {}):
+                return
+            self.mapped.consumed.add(native[1])
+        value = self._value(rule, scope, native, variables)
+        if value is None:
+            return
+        try:
+            written = paths.assign(result.resource, rule.fhir, value)
+        except paths.PathError as error:
+            self._issue("error", "processing", str(error), "map-bad-target", native)
+            return
+        if native is not None:
+            result.origins[written] = native[1]
+
+    def _value(self, rule: Rule, scope: _Scope, native: tuple[Any, Pointer] | None,
+               variables: dict[str, Any]) -> Any:
+        if rule.reference is not None:
+            target = scope.names.get(rule.reference)
+            return {"reference": target} if target else None
+        if rule.expression is not None:
+            if native is not None:
+                variables = {**variables, "value": native[0]}
+            return expressions.first(rule.expression, {}, variables)
+        if native is None:
+            return rule.value
+        if rule.coded:
+            return self._code(rule, native)
+        try:
+            return CONVERSIONS[rule.format].to_fhir(native[0])
+        except ConversionError as error:
+            self._issue("error", "value", str(error), "map-bad-value", native)
+            return None
+
+    def _code(self, rule: Rule, native: tuple[Any, Pointer]) -> Any:
+        code, system = str(native[0]), rule.system or ""
+        local: dict[str, Any] = {"system": system, "code": code}
+        if rule.translate is None:
+            coding: dict[str, Any] | None = local
+        else:
+            coding = self.codes.translate(rule.translate, code, system, rule.target)
+            if coding is None:
+                self._issue("warning", "code-invalid",
+                            f"code {code!r} of {system} has no mapping in {rule.translate}: "
+                            + ("kept as the local code only" if rule.shape == "CodeableConcept"
+                               else "not carried"), "map-unmapped-code", native)
+                return {"coding": [local]} if rule.shape == "CodeableConcept" else None
+        assert coding is not None
+        if rule.shape == "code":
+            return coding["code"]
+        if rule.shape == "Coding":
+            return coding
+        codings = [coding] if coding is local else [coding, local]
+        return {"coding": codings}
+
+    def _issue(self, severity: str, code: str, message: str, message_id: str,
+               native: tuple[Any, Pointer] | None) -> None:
+        where = self.document.locate(native[1]) if native else self.mapped.location
+        self.mapped.issues.append(MappingIssue(severity, code, message, message_id, where))
+
+
+def _report_not_carried(mapping: Mapping, document: Document, record: Any, pointer: Pointer,
+                        mapped: MappedRecord) -> None:
+    """Every native value no rule read is reported (information): nothing is dropped silently."""
+    consumed = mapped.consumed
+    reasons: dict[Pointer, str] = {}
+    for text, why in mapping.unmapped.items():
+        found = paths.get(record, paths.parse(text))
+        if found is not None:
+            reasons[found[1]] = why
+    for leaf in _leaves(record, pointer):
+        if any(leaf[:len(c)] == c for c in consumed):
+            continue
+        why = next((w for p, w in reasons.items() if leaf[len(pointer):len(pointer) + len(p)]
+                    == p), "no rule carries it")
+        mapped.issues.append(MappingIssue(
+            "information", "informational", f"not carried into the common model: {why}",
+            "map-not-carried", document.locate(leaf)))
+
+
+def _leaves(node: Any, pointer: Pointer) -> list[Pointer]:
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _leaves(v, (*pointer, k))]
+    if isinstance(node, list):
+        return [leaf for i, v in enumerate(node) for leaf in _leaves(v, (*pointer, i))]
+    return [] if node in (None, "") else [pointer]
+
+
+def _each(scope: _Scope, path: paths.Path) -> list[tuple[Any, Pointer]]:
+    base, pointer = ((scope.document, ()) if path.root == "document" else
+                     (scope.record, scope.record_pointer) if path.root == "record" else
+                     (scope.item, scope.item_pointer))
+    return [(item, pointer + where) for item, where in paths.each(base, path)]
+
+
+def _schema_issues(schema: dict[str, Any], document: Document, record_pointers: list[Pointer],
+                   per_row: bool) -> dict[Pointer | None, list[MappingIssue]]:
+    """Return schema errors by the record they fall in (None: the document as a whole)."""
+    validator = Draft202012Validator(schema)
+    out: dict[Pointer | None, list[MappingIssue]] = {}
+    targets = ([(row, (i,)) for i, row in enumerate(document.tree)] if per_row
+               else [(document.tree, ())])
+    for tree, base in targets:
+        for error in validator.iter_errors(tree):
+            error = _deepest(error)
+            pointer: Pointer = (*base, *error.absolute_path)
+            owner = next((p for p in sorted(record_pointers, key=len, reverse=True)
+                          if pointer[:len(p)] == p and (p or per_row)), None)
+            out.setdefault(owner, []).append(MappingIssue(
+                "error", "structure", f"does not match the native schema: {error.message}",
+                "map-native-schema", document.locate(pointer)))
+    return out
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    # oneOf/anyOf report at the top; the branch that got furthest names the real place.
+    while error.context:
+        error = best_match(error.context)
+    return error

@@ -1,0 +1,68 @@
+"""The whole offline transform: native bytes -> parsed -> schema -> map -> profile validation,
+every issue located in the native record (and, for profile issues, in the FHIR resource)."""
+
+from __future__ import annotations
+
+import re
+
+from server.errors import Issue
+from server.mapping.catalog import Agency
+from server.mapping.codes import Codes
+from server.mapping.forward import MappedRecord, MappedResource, transform
+from server.mapping.paths import Pointer
+from server.mapping.report import MappingIssue
+from server.validation import ResourceValidator
+
+_STEP = re.compile(r"([A-Za-z0-9_]+)(?:\[(\d+)\])?")
+
+
+def map_native(agency: Agency, data: bytes, codes: Codes, validator: ResourceValidator,
+               agency_id: str) -> list[MappedRecord]:
+    """Return every native record of `data` mapped and validated against the profiles.
+
+    Raises ReadError when `data` is not the agency's format at all.
+    """
+    document = agency.format.read(data)
+    mapped = transform(agency.mapping, document, agency.schema, codes, agency_id)
+    for record in mapped:
+        if record.rejected:
+            continue
+        for resource in record.resources:
+            for issue in validator.validate(resource.resource):
+                if issue.severity in ("error", "fatal", "warning"):
+                    record.issues.append(_located(issue, resource, record, document.locate))
+    return mapped
+
+
+def _located(issue: Issue, resource: MappedResource, record: MappedRecord,
+             locate: object) -> MappingIssue:
+    native = _native_place(resource, issue.expression)
+    where = locate(native) if native is not None and callable(locate) else record.location
+    return MappingIssue(issue.severity, issue.code, issue.diagnostics,
+                        issue.message_id or "profile-invalid", where, issue.expression)
+
+
+def _native_place(resource: MappedResource, expression: str | None) -> Pointer | None:
+    """Return the native place of the FHIR element `expression` names: the origin of the
+    longest written path it falls in."""
+    if not expression:
+        return None
+    pointer: list[str | int] = []
+    for step in expression.split(".")[1:]:
+        found = _STEP.fullmatch(step)
+        if found is None:
+            break
+        pointer.append(found.group(1))
+        if found.group(2) is not None:
+            pointer.append(int(found.group(2)))
+    best: Pointer | None = None
+    best_length = -1
+    for written, native in resource.origins.items():
+        shared = 0
+        for a, b in zip(written, pointer, strict=False):
+            if a != b:
+                break
+            shared += 1
+        if shared > best_length and shared > 0:
+            best, best_length = native, shared
+    return best
