@@ -147,7 +147,7 @@ def _yes_no(text: Any) -> bool:
 
 def _boolean(value: Any) -> bool:
     if isinstance(value, bool):
-        return bool(value)
+        return value is True
     raise ConversionError(f"{value!r} is not true or false")
 
 
