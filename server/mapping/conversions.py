@@ -141,7 +141,7 @@ def _to_hl7_ts(value: Any) -> str:
 
 def _yes_no(text: Any) -> bool:
     if text in ("Y", "N"):
-        return text == "Y"
+        return str(text) == "Y"
     raise ConversionError(f"{text!r} is not Y or N")
 
 
