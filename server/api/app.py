@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from server import __version__
-from server.api import auth_routes, fhir_routes, health, operation_routes
+from server.api import agency_routes, auth_routes, fhir_routes, health, operation_routes
 from server.api.hardening import install_hardening
 from server.api.openapi import install_openapi
 from server.api.outcomes import install_handlers
@@ -21,6 +21,7 @@ from server.interactions.admin import ensure_admin_client, follow_revocations, s
 from server.interactions.builtin import follow_changes, load_stored, publish_builtin
 from server.interactions.conformance import Conformance
 from server.interactions.services import Services
+from server.mapping.catalog import load_agencies
 from server.operations.registry import load_all
 from server.profiles.loader import (
     default_profile_dir,
@@ -45,7 +46,9 @@ async def build_services(settings: Settings) -> Services:
     await store.ensure_indexes()
     profile_dir = settings.profiles_dir or default_profile_dir()
     definitions = load_r4().copy()  # the cached R4 registry is never mutated
+    agencies = load_agencies()
     builtin = with_snapshots(load_profile_dir(profile_dir), definitions)
+    builtin += [code for agency in agencies.values() for code in agency.codes]
     for resource in builtin:
         definitions.add(resource)
     conformance = Conformance(definitions, load_enforcement(profile_dir))
@@ -54,7 +57,7 @@ async def build_services(settings: Settings) -> Services:
         clients=ClientStore(store.db),
         tokens=TokenService(signing_key(settings), settings.token_ttl),
         policy=AccessPolicy.from_json(load_access_policy(profile_dir)),
-        compartment=PatientCompartment(patient_compartment()))
+        compartment=PatientCompartment(patient_compartment()), agencies=agencies)
     await publish_builtin(services, builtin)
     await load_stored(services)
     if settings.auth:
@@ -92,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.rate_limits = RateLimits(settings.rate_limit, settings.token_rate_limit)
     load_all()
     app.include_router(health.router)
+    app.include_router(agency_routes.router)
     app.include_router(auth_routes.router)  # before fhir_routes: `.well-known` is no type
     app.include_router(operation_routes.router)  # before fhir_routes: `$name` is no id
     app.include_router(fhir_routes.router)

@@ -81,11 +81,15 @@ async def companions(services: Services, written: list[NewVersion],
     subjects = tuple(sorted({s for v in targets for s in v.subjects}))
     activity = "delete" if all(v.deleted for v in written) else (
         "create" if all(v.version_id == 1 for v in written) else "update")
-    provenance = records.provenance(
-        services.caller, [f"{v.resource_type}/{v.id}/_history/{v.version_id}" for v in targets],
-        activity, format_instant(moment))
-    extra = [*opened, server_version(services, provenance, moment, services.caller.agency,
-                                     subjects)]
+    extra = [*opened]
+    for group, source in _by_origin(services, written, opened):
+        provenance = records.provenance(
+            services.caller, [f"{v.resource_type}/{v.id}/_history/{v.version_id}"
+                              for v in group], activity, format_instant(moment))
+        provenance.update(source)
+        group_subjects = tuple(sorted({s for v in group for s in v.subjects}))
+        extra.append(server_version(services, provenance, moment, services.caller.agency,
+                                    group_subjects or subjects))
     event = dataclasses.replace(record, entities=list(record.entities),
                                 subjects=set(record.subjects), rules=list(record.rules))
     for version in targets:
@@ -93,6 +97,23 @@ async def companions(services: Services, written: list[NewVersion],
                       version.subjects)
     extra.append(audit_version(services, moment=moment, record=event))
     return extra
+
+
+def _by_origin(services: Services, written: list[NewVersion],
+               opened: list[NewVersion]) -> list[tuple[list[NewVersion], Json]]:
+    """Group the versions by the native record they came from (one Provenance each); without
+    an origin, everything written together shares one Provenance."""
+    if not services.origin:
+        return [([*written, *opened], {})]
+    groups: dict[str, tuple[list[NewVersion], Json]] = {}
+    for version in written:
+        source = services.origin.get(f"{version.resource_type}/{version.id}", {})
+        key = repr(sorted(source.items()))
+        groups.setdefault(key, ([], source))[0].append(version)
+    out = list(groups.values())
+    if opened:
+        out.append((opened, {}))
+    return out
 
 
 async def _involvements(services: Services, written: list[NewVersion],

@@ -4,10 +4,12 @@ acting in the current request."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from server.config import Settings
 from server.definitions import Definitions
 from server.interactions.conformance import Conformance
+from server.mapping.catalog import Agency
 from server.search.index import SearchIndexer
 from server.search.registry import SearchParameterRegistry
 from server.security.compartment import PatientCompartment
@@ -45,6 +47,10 @@ class Services:
     revocations: Revocations = field(default_factory=Revocations)
     caller: Principal = SYSTEM
     record: AccessRecord | None = None
+    # Where written resources came from (`Type/id` -> Provenance policy and entity): set by
+    # agency record submission so each native record's resources get their own Provenance.
+    origin: dict[str, dict[str, Any]] | None = None
+    agencies: dict[str, Agency] = field(default_factory=dict)  # the agency mappings by name
 
     def acting_as(self, caller: Principal, record: AccessRecord | None) -> Services:
         """Return these services for one request by `caller`, audited into `record`."""

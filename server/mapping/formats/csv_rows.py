@@ -19,7 +19,7 @@ class CsvFormat:
     media_types: tuple[str, ...] = ("text/csv",)
 
     def read(self, data: bytes) -> Document:
-        reader = csv.DictReader(io.StringIO(decode(data), newline=""))
+        reader = csv.DictReader(io.StringIO(decode(data), newline=""), strict=True)
         rows: list[dict[str, Any]] = []
         lines: list[int] = []
         try:

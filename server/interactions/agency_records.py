@@ -1,0 +1,254 @@
+"""Agency systems exchanging native records: `POST /agencies/{agency}/records` maps and stores
+them, `GET /agencies/{agency}/children/{id}` renders a child's common record back natively.
+
+Only a client of that agency posts its records: the caller's agency Organization must be typed
+with the agency (`Organization.type` from the agency-type code system). Records are stored in
+chunks, each one transaction (a chunk that fails is retried record by record, so one bad record
+never takes its neighbours down). A child already known to Cradle under a national identifier
+(NHS number, UPN, ULN) is not created twice: the new records refer to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from server.errors import FhirError, Forbidden, Invalid, Issue, NotFound
+from server.fhir import json
+from server.fhir.references import rewrite_references
+from server.interactions import access, crud
+from server.interactions.bundles import process_bundle
+from server.interactions.search import search, search_as_caller
+from server.interactions.services import Services
+from server.mapping import expressions, reverse
+from server.mapping.catalog import Agency
+from server.mapping.codes import Codes
+from server.mapping.formats import ReadError
+from server.mapping.forward import MappedRecord, MappedResource
+from server.mapping.pipeline import map_native
+from server.mapping.report import MappingIssue
+
+Json = dict[str, Any]
+AGENCY_TYPE = "https://cradle.example/fhir/CodeSystem/agency-type"
+NATIVE_RECORD = "https://cradle.example/fhir/Id/native-record-sha256"
+CHUNK = 200  # native records per database transaction
+
+
+async def require_agency(services: Services, agency: str) -> str:
+    """Return the caller's agency Organization id if it is an agency of kind `agency`.
+
+    Raises Forbidden otherwise (operators included: they post no agency's records).
+    """
+    caller = services.caller
+    if caller.agency is None:
+        raise Forbidden(f"only a {agency} agency's system may post or read {agency} records")
+    org_id = caller.agency.removeprefix("Organization/")
+    stored = await services.store.read("Organization", org_id)
+    body = json.loads(stored.body) if stored is not None and stored.body else None
+    kinds = {c.get("code") for t in (body or {}).get("type", []) for c in t.get("coding", [])
+             if c.get("system") == AGENCY_TYPE}
+    if agency not in kinds:
+        raise Forbidden(f"{caller.agency} is not registered as a {agency} agency "
+                        f"(Organization.type from {AGENCY_TYPE})")
+    return org_id
+
+
+async def submit(services: Services, agency: Agency, data: bytes, base_url: str,
+                 dry_run: bool = False) -> tuple[int, Json]:
+    """Map, validate and (unless `dry_run`) store native content; return (HTTP status, body).
+
+    The body is a Parameters resource with one `record` per native record (its key and place,
+    outcome, the resources created or updated, every issue); when every record is rejected it
+    is an OperationOutcome with status 422. Raises Invalid for content that is not the
+    agency's format at all, Forbidden for a caller of another agency.
+    """
+    org_id = await require_agency(services, agency.name)
+    try:
+        mapped = map_native(agency, data, Codes(services.conformance.terminology),
+                            services.conformance.validator, org_id)
+    except ReadError as error:
+        raise Invalid(issues=[Issue("error", "structure", f"{error} (at {error.where})"
+                                    if error.where else str(error), None,
+                                    "map-unreadable")]) from None
+    if not mapped:
+        raise Invalid(issues=[Issue("error", "required", f"no {agency.name} records found in "
+                                    "the content", None, "map-no-records")])
+    outcomes: dict[int, str] = {}
+    if not dry_run:
+        accepted = [r for r in mapped if not r.rejected]
+        for start in range(0, len(accepted), CHUNK):
+            await _store_chunk(services, agency, accepted[start:start + CHUNK], base_url,
+                               outcomes)
+    if mapped and all(r.rejected for r in mapped):
+        return 422, _outcome([i for r in mapped for i in r.issues])
+    return 200, _report(mapped, outcomes, dry_run)
+
+
+async def _store_chunk(services: Services, agency: Agency, chunk: list[MappedRecord],
+                       base_url: str, outcomes: dict[int, str]) -> None:
+    try:
+        await _store(services, agency, chunk, base_url, outcomes)
+        return
+    except FhirError:
+        if len(chunk) == 1:
+            raise
+    for record in chunk:  # find the record that failed; store the others
+        try:
+            await _store(services, agency, [record], base_url, outcomes)
+        except FhirError as error:
+            record.issues += [MappingIssue(i.severity, i.code, i.diagnostics,
+                                           i.message_id or "store-failed", record.location,
+                                           i.expression) for i in error.issues]
+
+
+async def _store(services: Services, agency: Agency, records: list[MappedRecord],
+                 base_url: str, outcomes: dict[int, str]) -> None:
+    entries: list[Json] = []
+    origin: dict[str, Json] = {}
+    for record in records:
+        await _match_children(services, record, base_url)
+        source = _source(agency, record)
+        for resource in record.resources:
+            body = resource.resource
+            entries.append({"fullUrl": f"{base_url}/{resource.reference}", "resource": body,
+                            "request": {"method": "PUT", "url": resource.reference}})
+            origin[resource.reference] = source
+    if not entries:
+        return
+    scoped = dataclasses.replace(services, origin=origin)
+    response = await process_bundle(scoped, base_url, {
+        "resourceType": "Bundle", "type": "transaction", "entry": entries},
+        status_of=lambda _: 200, minimal=True)
+    statuses = iter(e.get("response", {}).get("status", "") for e in response["entry"])
+    for record in records:
+        for resource in record.resources:
+            outcomes[id(resource)] = "created" if next(statuses, "").startswith("201") \
+                else "updated"
+
+
+async def _match_children(services: Services, record: MappedRecord, base_url: str) -> None:
+    """Point the record at a child Cradle already holds under a national identifier."""
+    for resource in list(record.resources):
+        if not resource.match:
+            continue
+        own = await services.store.read(resource.resource["resourceType"],
+                                         resource.resource["id"])
+        if own is not None and not own.deleted:
+            continue  # this agency's own copy: updated in place
+        found = await _existing(services, resource, base_url)
+        if found is None:
+            continue
+        record.resources.remove(resource)
+        renamed = {resource.reference: found}
+        for other in record.resources:
+            other.resource = rewrite_references(other.resource, renamed)
+        record.issues.append(MappingIssue(
+            "information", "informational",
+            f"same child as {found} (matched on a national identifier): the records refer to "
+            "it; its demographics stay with the agency that recorded them", "map-matched-child",
+            record.location))
+
+
+async def _existing(services: Services, resource: MappedResource, base_url: str) -> str | None:
+    for system in resource.match:
+        values = [i.get("value") for i in resource.resource.get("identifier", [])
+                  if i.get("system") == system and i.get("value")]
+        for value in values:
+            bundle = await search(services.store, services.search_parameters,
+                                  resource.resource["resourceType"],
+                                  [("identifier", f"{system}|{value}"), ("_count", "1")],
+                                  base_url)
+            for entry in bundle.get("entry", []):
+                if entry.get("search", {}).get("mode") == "match":
+                    found = entry["resource"]
+                    return f"{found['resourceType']}/{found['id']}"
+    return None
+
+
+def _source(agency: Agency, record: MappedRecord) -> Json:
+    """The Provenance fields naming the native record and the map that read it."""
+    mapping = agency.mapping
+    return {
+        "policy": [f"{mapping.url}|{mapping.version}"],
+        "entity": [{"role": "source", "what": {
+            "identifier": {"system": NATIVE_RECORD, "value": record.digest},
+            "display": f"{agency.name} record {record.key or ''} at {record.location}"
+                       .replace("  ", " ")}}]}
+
+
+def _report(mapped: list[MappedRecord], outcomes: dict[int, str], dry_run: bool) -> Json:
+    parameters = []
+    for record in mapped:
+        outcome = "rejected" if record.rejected else "would-store" if dry_run else "stored"
+        parts: list[Json] = [{"name": "location", "valueString": record.location},
+                             {"name": "outcome", "valueCode": outcome}]
+        if record.key:
+            parts.insert(0, {"name": "key", "valueString": record.key})
+        for resource in record.resources:
+            if dry_run:
+                parts.append({"name": "resource", "resource": resource.resource})
+            elif not record.rejected and id(resource) in outcomes:
+                parts.append({"name": outcomes[id(resource)],
+                              "valueReference": {"reference": resource.reference}})
+        if record.issues:
+            parts.append({"name": "issues", "resource": _outcome(record.issues)})
+        parameters.append({"name": "record", "part": parts})
+    return {"resourceType": "Parameters", "parameter": parameters}
+
+
+def _outcome(issues: list[MappingIssue]) -> Json:
+    return {"resourceType": "OperationOutcome",
+            "issue": [i.as_fhir() for i in issues] or [
+                {"severity": "information", "code": "informational",
+                 "diagnostics": "no issues"}]}
+
+
+async def find_children(services: Services, params: list[tuple[str, str]],
+                        base_url: str) -> list[str]:
+    """Return the ids of the children a Patient search finds for the caller (need-to-know
+    applies). Raises NotFound when it finds none."""
+    bundle = await search_as_caller(services, "Patient", params, base_url)
+    ids = [e["resource"]["id"] for e in bundle.get("entry", [])
+           if e.get("search", {}).get("mode") == "match"]
+    if not ids:
+        raise NotFound("no child matches the search")
+    return ids
+
+
+async def render_children(services: Services, agency: Agency, child_ids: list[str]) -> bytes:
+    """Return the children's common records rendered in `agency`'s native format: each child
+    and every record about it the caller may read, through the agency's map in reverse (a
+    format holding one record per document renders the first child only).
+
+    Raises NotFound (or Forbidden) as a read of a Patient would.
+    """
+    await require_agency(services, agency.name)
+    codes = Codes(services.conformance.terminology)
+    records = [await _child_record(services, agency, child_id) for child_id in child_ids]
+    rendered = reverse.render(agency.mapping, records, codes,
+                              (services.caller.agency or "").removeprefix("Organization/"))
+    return agency.format.render(rendered.tree, agency.columns)
+
+
+async def _child_record(services: Services, agency: Agency, child_id: str) -> dict[str, list[Json]]:
+    stored = await crud.read(services, "Patient", child_id)
+    patient = json.loads(stored.body or b"{}")
+    gate = access.Gate(services)
+    by_name: dict[str, list[Json]] = {}
+    for resource_map in agency.mapping.walk():
+        if resource_map.type == "Patient":
+            by_name[resource_map.name] = [patient]
+            continue
+        found = await search(services.store, services.search_parameters, resource_map.type,
+                             [("patient", f"Patient/{child_id}"), ("_count", "100")],
+                             "", gate=gate)
+        chosen = [e["resource"] for e in found.get("entry", [])
+                  if e.get("search", {}).get("mode") == "match"
+                  and _selected(resource_map.select, e["resource"])]
+        gate.note_returned(chosen)
+        by_name[resource_map.name] = chosen
+    return by_name
+
+
+def _selected(select: str | None, resource: Json) -> bool:
+    return select is None or bool(expressions.holds(select, resource, {}))
