@@ -14,6 +14,8 @@ import uvicorn
 
 from server.cli.clients import app as clients_app
 from server.cli.clients import token
+from server.cli.mappings import app as mappings_app
+from server.cli.mappings import map_file
 from server.cli.output import fail
 from server.config import Settings
 from server.errors import FhirError
@@ -28,6 +30,8 @@ app = typer.Typer(help="Cradle: FHIR R4 interoperability server for child protec
 
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(clients_app, name="clients")
+app.add_typer(mappings_app, name="mappings")
+app.command(name="map")(map_file)
 app.command(name="token")(token)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
