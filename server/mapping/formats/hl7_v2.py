@@ -28,7 +28,7 @@ class Hl7Format:
     media_types: tuple[str, ...] = ("application/hl7-v2", "x-application/hl7-v2+er7")
 
     def read(self, data: bytes) -> Document:
-        text = decode(data).translate(_FRAMING)
+        text = decode(data).translate(_FRAMING).lstrip("\ufeff")
         lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
         if not lines or not lines[0].startswith("MSH") or len(lines[0]) < 8:
             raise ReadError("not an HL7 v2 message: it must start with an MSH segment",
@@ -48,8 +48,9 @@ class Hl7Format:
         lines = []
         for segment in tree.get("segments", []):
             fields = list(segment.get("fields", []))
-            if segment.get("id") == "MSH":
-                lines.append("MSH|" + "|".join(_field(f) for f in fields[1:]))
+            if segment.get("id") == "MSH":  # MSH-2 holds the encoding characters, unescaped
+                encoding = str(fields[1]) if len(fields) > 1 else "^~\\&"
+                lines.append("|".join(["MSH", encoding, *(_field(f) for f in fields[2:])]))
             else:
                 lines.append("|".join([segment["id"], *(_field(f) for f in fields)]))
         return ("\r".join(lines) + "\r").encode()
