@@ -2,8 +2,8 @@
 mappings must handle, native schemas the samples pass or fail as their index says, and local
 code systems and ConceptMaps that are valid FHIR R4.
 
-The mapping engine itself (issue 5) is not built yet; HL7 v2 samples are checked against their
-parsed-shape schema once its reader exists.
+What each map does with the samples is tested per agency (`test_AGENCY_map.py`); the HL7 v2
+samples are read with the engine's reader there.
 """
 
 from __future__ import annotations
