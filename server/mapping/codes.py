@@ -48,5 +48,7 @@ class Codes:
             matches.append((_RANK.get(equivalence, 9), parts["concept"]["valueCoding"]))
         if not matches:
             return None
-        best: Coding = min(matches, key=lambda m: m[0])[1]
-        return best
+        rank = min(m[0] for m in matches)
+        best = {(c.get("system"), c.get("code")): c for r, c in matches if r == rank}
+        # Two equally good targets: choosing one would be a guess, so the code stays unmapped.
+        return next(iter(best.values())) if len(best) == 1 else None

@@ -174,6 +174,9 @@ class _Builder:
             resource: dict[str, Any] = {
                 "resourceType": resource_map.type,
                 "id": resource_id(self.mapping.agency, key, resource_map.name, chain)}
+            # Nested resources are told apart by their parent: without its own key, a child of
+            # the second episode must not collide with the same child of the first.
+            inner.chain = resource["id"] if resource_map.children else chain
             if resource_map.profile:
                 resource["meta"] = {"profile": [resource_map.profile]}
             result = MappedResource(resource_map.name, resource, resource_map.match)

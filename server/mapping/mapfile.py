@@ -41,7 +41,7 @@ class Rule:
 @dataclass(frozen=True)
 class Check:
     """A content rule (beyond the schema) that a record must meet; FHIRPath over the mapped
-    resources (`%child`, …) and the native record (`%record`)."""
+    resources (`%child`, …) and declared native values (`variables`, `inputs`)."""
 
     id: str
     expression: str
