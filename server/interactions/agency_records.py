@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from server.errors import FhirError, Forbidden, Invalid, Issue, NotFound
+from server.errors import FhirError, Forbidden, Invalid, Issue, NotFound, NotSupported
 from server.fhir import json
 from server.fhir.references import rewrite_references
 from server.interactions import access, crud
@@ -225,9 +225,13 @@ async def render_children(services: Services, agency: Agency, child_ids: list[st
     await require_agency(services, agency.name)
     codes = Codes(services.conformance.terminology)
     records = [await _child_record(services, agency, child_id) for child_id in child_ids]
-    rendered = reverse.render(agency.mapping, records, codes,
-                              (services.caller.agency or "").removeprefix("Organization/"))
-    return agency.format.render(rendered.tree, agency.columns)
+    try:
+        rendered = reverse.render(agency.mapping, records, codes,
+                                  (services.caller.agency or "").removeprefix("Organization/"))
+        return agency.format.render(rendered.tree, agency.columns)
+    except ValueError as error:  # PathError, or a tree the format cannot write
+        raise NotSupported(f"the {agency.name} map cannot render this record: {error}") \
+            from None
 
 
 async def _child_record(services: Services, agency: Agency, child_id: str) -> dict[str, list[Json]]:
@@ -235,9 +239,13 @@ async def _child_record(services: Services, agency: Agency, child_id: str) -> di
     patient = json.loads(stored.body or b"{}")
     gate = access.Gate(services)
     by_name: dict[str, list[Json]] = {}
+    placed = False
     for resource_map in agency.mapping.walk():
         if resource_map.type == "Patient":
-            by_name[resource_map.name] = [patient]
+            # A map with several child maps (one per document kind) renders the first that
+            # selects this child: one native document has one root.
+            if not placed and _selected(resource_map.select, patient):
+                by_name[resource_map.name], placed = [patient], True
             continue
         found = await search(services.store, services.search_parameters, resource_map.type,
                              [("patient", f"Patient/{child_id}"), ("_count", "100")],

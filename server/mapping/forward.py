@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
 from server.mapping import expressions, paths
 from server.mapping.codes import Codes
@@ -311,6 +311,8 @@ def _schema_issues(schema: dict[str, Any], document: Document, record_pointers: 
 
 def _deepest(error: ValidationError) -> ValidationError:
     # oneOf/anyOf report at the top; the branch that got furthest names the real place.
+    # best_match prefers shallow errors, which picks the wrong branch of a top-level oneOf.
     while error.context:
-        error = best_match(error.context)
+        error = max(error.context, key=lambda e: (
+            len(e.absolute_path), e.validator not in ("type", "required", "oneOf", "anyOf")))
     return error

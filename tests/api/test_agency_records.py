@@ -21,7 +21,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "mappings" / "connexions" / "sam
 CSV = {"Content-Type": "text/csv"}
 AGENCY_TYPE = "https://cradle.example/fhir/CodeSystem/agency-type"
 SCOPES = {"connexions": "system/*.cruds", "school": "system/*.cruds",
-          "untyped": "system/*.cruds"}
+          "untyped": "system/*.cruds", "force": "system/*.cruds", "council": "system/*.cruds"}
+MAPPINGS = SAMPLES.parents[1]
 Json = dict[str, Any]
 
 
@@ -47,7 +48,8 @@ def world(settings: Settings, server_url: str, fhir_url: str,
     suffix = uuid.uuid4().hex[:8]
     with agencies(settings, server_url, suffix, SCOPES) as made, \
             httpx.Client(base_url=fhir_url, auth=admin_auth, timeout=60) as admin:
-        for name, kind in (("connexions", "connexions"), ("school", "education")):
+        for name, kind in (("connexions", "connexions"), ("school", "education"),
+                           ("force", "police"), ("council", "social-care")):
             org_id = made[name].org.removeprefix("Organization/")
             admin.put(f"/Organization/{org_id}", json={
                 "resourceType": "Organization", "id": org_id, "name": f"{name} {suffix}",
@@ -194,3 +196,25 @@ def test_a_child_is_read_back_in_the_agencys_format(world: World) -> None:
     other = world.agency["school"].http.get(
         f"{world.server}/agencies/connexions/children/{patient.split('/')[1]}")
     assert other.status_code == 403
+
+
+@pytest.mark.parametrize(("who", "agency", "file", "media"), [
+    ("force", "police", "p-01-okafor-ppn-domestic-abuse-high.xml", "application/xml"),
+    ("council", "social-care", "sc-01-okafor-cp-plan.json", "application/json"),
+    ("school", "education", "census-spr25-mill-lane-amelia-okafor.xml", "application/xml"),
+])
+def test_each_agency_posts_and_reads_back_natively(world: World, who: str, agency: str,
+                                                   file: str, media: str) -> None:
+    body = (MAPPINGS / agency / "samples" / file).read_bytes()
+    found = records(world.post(who, body, headers={"Content-Type": media}, agency=agency))
+    assert all(r["outcome"] == ["stored"] for r in found), found
+    stored = [ref for r in found for ref in r.get("created", []) + r.get("updated", [])]
+    children = [ref for ref in stored if ref.startswith("Patient/")]
+    child = children[0] if children else next(
+        world.admin.get(f"/{ref}").json()["subject"]["reference"] for ref in stored
+        if ref.startswith(("Flag/", "ServiceRequest/")))
+    response = world.agency[who].http.get(
+        f"{world.server}/agencies/{agency}/children/{child.split('/')[1]}")
+    assert response.status_code == 200, response.text
+    assert world.agency[who].http.get(  # another agency's format is not this client's
+        f"{world.server}/agencies/connexions/children/{child.split('/')[1]}").status_code == 403
