@@ -178,14 +178,17 @@ def fhir_aware(raw: dict[str, Any], ids: list[str], operations: list[str]) -> di
     `ids` are of existing resources, the first a Patient."""
     schema = copy.deepcopy(raw)
     path_values = {"resource_type": TYPES, "id_": ids, "name": operations,
-                   "version": ["1", "2", "0", "-1"]}
+                   "version": ["1", "2", "0", "-1"],
+                   "agency": ["connexions", "health", "no-such-agency"], "child_id": ids}
     for path, methods in schema["paths"].items():
         for method, operation in methods.items():
             parameters = operation.setdefault("parameters", [])
             for parameter in parameters:
                 if parameter["in"] == "path" and parameter["name"] in path_values:
                     parameter["schema"] = either(path_values[parameter["name"]])
-            if "${name}" in path:
+            if path == "/agencies/{agency}/records":
+                operation["requestBody"] = body("text/csv", {"type": "string"}, False)
+            elif "${name}" in path:
                 parameters += query(OPERATION_PARAMS)
                 if method == "post":
                     operation["requestBody"] = body("application/fhir+json", PARAMETERS, False)
@@ -256,8 +259,10 @@ def probes(operation: schemathesis.APIOperation, child: str) -> list[schemathesi
     """Two fixed cases of an operation, without query or body, so that every run covers
     them whatever is generated: every path parameter unknown, and every one known."""
     names = re.findall(r"\{(\w+)\}", operation.path)
-    unknown = {"resource_type": "NotAType", "id_": "x", "name": "unknown-op", "version": "1"}
-    known = {"resource_type": "Patient", "id_": child, "name": "validate", "version": "1"}
+    unknown = {"resource_type": "NotAType", "id_": "x", "name": "unknown-op", "version": "1",
+               "agency": "no-such-agency", "child_id": "x"}
+    known = {"resource_type": "Patient", "id_": child, "name": "validate", "version": "1",
+             "agency": "connexions", "child_id": child}
     return [operation.Case(path_parameters={n: values[n] for n in names})
             for values in (unknown, known)]
 
