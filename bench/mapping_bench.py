@@ -383,7 +383,7 @@ def report(args: argparse.Namespace, parts: list[Part], counts: list[str]) -> No
           "numbers are noisy (shared machine)\n")
     print("| part | records stored (rejected) | posts | Cradle s | Cradle records/s "
           "| peak RSS MB per worker (VmHWM; RSS sum before) | docs written per record "
-          "| DB insert_many records/s (1 doc, bytes) | Cradle/DB | DB insert_many records/s (all docs, bytes/record) "
+          "| DB insert_many records/s (1 doc, bytes) | Cradle/DB | DB insert_many records/s (all docs, bytes/record) "  # noqa: E501
           "| Cradle/DB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for part in parts:
