@@ -16,7 +16,7 @@ from server.mapping.codes import Codes
 from server.mapping.coverage import as_html, as_text, coverage
 from server.mapping.formats import ReadError
 from server.mapping.pipeline import map_native
-from server.profiles.loader import build_definitions
+from server.profiles.loader import build_definitions, default_profile_dir, load_enforcement
 from server.terminology.expansion import Terminology
 from server.validation import ResourceValidator
 
@@ -42,7 +42,7 @@ def map_file(
             definitions.add(resource)
         mapped = map_native(agencies[agency], file.read_bytes(),
                             Codes(Terminology(definitions)), ResourceValidator(definitions),
-                            agency_id)
+                            agency_id, load_enforcement(default_profile_dir()))
     except OSError as error:
         raise fail(f"cannot read {file}: {error.strerror or error}") from None
     except ReadError as error:

@@ -65,7 +65,9 @@ async def submit(services: Services, agency: Agency, data: bytes, base_url: str,
     org_id = await require_agency(services, agency.name)
     try:
         mapped = map_native(agency, data, Codes(services.conformance.terminology),
-                            services.conformance.validator, org_id)
+                            services.conformance.validator, org_id,
+                            services.conformance.required_profiles
+                            if services.settings.enforce_profiles else {})
     except ReadError as error:
         raise Invalid(issues=[Issue("error", "structure", f"{error} (at {error.where})"
                                     if error.where else str(error), None,
@@ -103,14 +105,14 @@ async def _store_chunk(services: Services, agency: Agency, chunk: list[MappedRec
 
 async def _store(services: Services, agency: Agency, records: list[MappedRecord],
                  base_url: str, outcomes: dict[int, str]) -> None:
+    await _match_children(services, records, base_url)
     entries: list[Json] = []
     origin: dict[str, Json] = {}
     for record in records:
-        await _match_children(services, record, base_url)
         source = _source(agency, record)
         for resource in record.resources:
-            body = resource.resource
-            entries.append({"fullUrl": f"{base_url}/{resource.reference}", "resource": body,
+            entries.append({"fullUrl": f"{base_url}/{resource.reference}",
+                            "resource": resource.resource,
                             "request": {"method": "PUT", "url": resource.reference}})
             origin[resource.reference] = source
     if not entries:
@@ -118,7 +120,7 @@ async def _store(services: Services, agency: Agency, records: list[MappedRecord]
     scoped = dataclasses.replace(services, origin=origin)
     response = await process_bundle(scoped, base_url, {
         "resourceType": "Bundle", "type": "transaction", "entry": entries},
-        status_of=lambda _: 200, minimal=True)
+        status_of=lambda _: 200, minimal=True, prevalidated=True)
     statuses = iter(e.get("response", {}).get("status", "") for e in response["entry"])
     for record in records:
         for resource in record.resources:
@@ -126,22 +128,30 @@ async def _store(services: Services, agency: Agency, records: list[MappedRecord]
                 else "updated"
 
 
-async def _match_children(services: Services, record: MappedRecord, base_url: str) -> None:
-    """Point the record at a child Cradle already holds under a national identifier."""
-    for resource in list(record.resources):
-        if not resource.match:
-            continue
-        own = await services.store.read(resource.resource["resourceType"],
-                                         resource.resource["id"])
-        if own is not None and not own.deleted:
-            continue  # this agency's own copy: updated in place
-        found = await _existing(services, resource, base_url)
-        if found is None:
+async def _match_children(services: Services, records: list[MappedRecord],
+                          base_url: str) -> None:
+    """Point records at the children Cradle already holds under a national identifier.
+
+    A record's own earlier copy is updated in place; otherwise a child stored by anyone under
+    one of the `match` identifiers stands in for the new one. A few queries per chunk, not per
+    record: one read of the records' own ids, one search per identifier system.
+    """
+    candidates = [(record, resource) for record in records for resource in record.resources
+                  if resource.match]
+    own = await services.store.read_current(
+        (r.resource["resourceType"], r.resource["id"]) for _, r in candidates)
+    new = [(record, resource) for record, resource in candidates
+           if (key := (resource.resource["resourceType"], resource.resource["id"])) not in own
+           or own[key].deleted]
+    held = await _held(services, [resource for _, resource in new], base_url)
+    for record, resource in new:
+        found = next((held[(system, value)] for system, value in _identifiers(resource)
+                      if (system, value) in held), None)
+        if found is None or found == resource.reference:
             continue
         record.resources.remove(resource)
-        renamed = {resource.reference: found}
         for other in record.resources:
-            other.resource = rewrite_references(other.resource, renamed)
+            other.resource = rewrite_references(other.resource, {resource.reference: found})
         record.issues.append(MappingIssue(
             "information", "informational",
             f"same child as {found} (matched on a national identifier): the records refer to "
@@ -149,20 +159,43 @@ async def _match_children(services: Services, record: MappedRecord, base_url: st
             record.location))
 
 
-async def _existing(services: Services, resource: MappedResource, base_url: str) -> str | None:
-    for system in resource.match:
-        values = [i.get("value") for i in resource.resource.get("identifier", [])
-                  if i.get("system") == system and i.get("value")]
-        for value in values:
-            bundle = await search(services.store, services.search_parameters,
-                                  resource.resource["resourceType"],
-                                  [("identifier", f"{system}|{value}"), ("_count", "1")],
-                                  base_url)
+def _identifiers(resource: MappedResource) -> list[tuple[str, str]]:
+    """The resource's (system, value) pairs in the systems it is matched on, in their order."""
+    values = {(i.get("system"), i.get("value")) for i in resource.resource.get("identifier", [])}
+    return [(system, value) for system in resource.match
+            for s, value in sorted(values, key=str) if s == system and value]
+
+
+async def _held(services: Services, resources: list[MappedResource],
+                base_url: str) -> dict[tuple[str, str], str]:
+    """Return {(system, value): stored reference} for the identifiers already held."""
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for resource in resources:
+        for system, value in _identifiers(resource):
+            wanted.setdefault((resource.resource["resourceType"], system), set()).add(value)
+    held: dict[tuple[str, str], str] = {}
+    for (resource_type, system), values in wanted.items():
+        ordered = sorted(values)
+        for start in range(0, len(ordered), 100):  # OR-ed values, a hundred per query
+            part = ordered[start:start + 100]
+            bundle = await search(services.store, services.search_parameters, resource_type,
+                                  [("identifier", ",".join(f"{system}|{_escaped(v)}"
+                                                           for v in part)),
+                                   ("_count", str(len(part) * 2))], base_url)
             for entry in bundle.get("entry", []):
-                if entry.get("search", {}).get("mode") == "match":
-                    found = entry["resource"]
-                    return f"{found['resourceType']}/{found['id']}"
-    return None
+                if entry.get("search", {}).get("mode") != "match":
+                    continue
+                found = entry["resource"]
+                for identifier in found.get("identifier", []):
+                    key = (identifier.get("system"), identifier.get("value"))
+                    if key[0] == system and key[1] in values:
+                        held.setdefault(key, f"{found['resourceType']}/{found['id']}")
+    return held
+
+
+def _escaped(value: str) -> str:
+    # Search syntax: `,` `|` `$` and `\` in a value are escaped with a backslash.
+    return "".join("\\" + c if c in ",|$\\" else c for c in value)
 
 
 def _source(agency: Agency, record: MappedRecord) -> Json:

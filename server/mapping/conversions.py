@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -73,7 +73,13 @@ def _to_hl7_date(value: Any) -> str:
 
 
 def _local(moment: datetime) -> str:
-    return moment.replace(tzinfo=LONDON).isoformat()
+    """UK local wall time -> ISO with its offset. A time the spring clock change skips does not
+    exist and is refused; one the autumn change repeats is read as the first (BST) hour."""
+    local = moment.replace(tzinfo=LONDON)
+    if local.astimezone(UTC).astimezone(LONDON).replace(tzinfo=None) != moment:
+        raise ConversionError(f"{moment:%d/%m/%Y %H:%M} does not exist in UK time (the clocks "
+                              "went forward)")
+    return local.isoformat()
 
 
 def _uk_datetime(text: Any) -> str:

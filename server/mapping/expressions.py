@@ -65,8 +65,28 @@ def _compiled(expression: str) -> Any:
     return compile_fhirpath(expression, None, {"userInvocationTable": _FUNCTIONS})
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def evaluate(expression: str, node: Any, variables: dict[str, Any]) -> list[Any]:
-    """Return the collection `expression` gives over `node` with `%name` variables."""
+    """Return the collection `expression` gives over `node` with `%name` variables.
+
+    Over no node and plain-text variables the answer depends on the text alone, so it is
+    remembered: a bulk extract repeats the same periods, dates and codes row after row.
+    """
+    # translate() reads ConceptMaps, which can change while the server runs: never remembered.
+    if not node and "translate(" not in expression \
+            and all(isinstance(v, _SCALARS) for v in variables.values()):
+        return list(_remembered(expression, tuple(sorted(variables.items()))))
+    return _evaluate(expression, node, variables)
+
+
+@lru_cache(maxsize=65536)
+def _remembered(expression: str, variables: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    return tuple(_evaluate(expression, {}, dict(variables)))
+
+
+def _evaluate(expression: str, node: Any, variables: dict[str, Any]) -> list[Any]:
     if not isinstance(node, dict):
         node = {"value": node}
     if "resourceType" not in node:

@@ -196,7 +196,7 @@ class _Builder:
         native: tuple[Any, Pointer] | None = None
         if rule.native is not None:
             native = scope.get(rule.native)
-            if native is None or native[0] in (None, "", [], {}):
+            if native is None or native[0] in (None, "", [], {}) or _blank(native[0]):
                 return
             self.mapped.consumed.add(native[1])
         value = self._value(rule, scope, native, variables)
@@ -256,6 +256,11 @@ class _Builder:
         self.mapped.issues.append(MappingIssue(severity, code, message, message_id, where))
 
 
+def _blank(value: Any) -> bool:
+    # FHIR strings need a non-space character: a cell of spaces is an empty cell.
+    return isinstance(value, str) and not value.strip()
+
+
 def _report_not_carried(mapping: Mapping, document: Document, record: Any, pointer: Pointer,
                         mapped: MappedRecord) -> None:
     """Every native value no rule read is reported (information): nothing is dropped silently."""
@@ -280,7 +285,7 @@ def _leaves(node: Any, pointer: Pointer) -> list[Pointer]:
         return [leaf for k, v in node.items() for leaf in _leaves(v, (*pointer, k))]
     if isinstance(node, list):
         return [leaf for i, v in enumerate(node) for leaf in _leaves(v, (*pointer, i))]
-    return [] if node in (None, "") else [pointer]
+    return [] if node in (None, "") or _blank(node) else [pointer]
 
 
 def _each(scope: _Scope, path: paths.Path) -> list[tuple[Any, Pointer]]:

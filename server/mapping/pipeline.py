@@ -4,6 +4,7 @@ every issue located in the native record (and, for profile issues, in the FHIR r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from server.errors import Issue
 from server.mapping.catalog import Agency
@@ -17,8 +18,9 @@ _STEP = re.compile(r"([A-Za-z0-9_]+)(?:\[(\d+)\])?")
 
 
 def map_native(agency: Agency, data: bytes, codes: Codes, validator: ResourceValidator,
-               agency_id: str) -> list[MappedRecord]:
-    """Return every native record of `data` mapped and validated against the profiles.
+               agency_id: str, required: Mapping[str, str] | None = None) -> list[MappedRecord]:
+    """Return every native record of `data` mapped and validated against the profiles: each
+    resource's `meta.profile` and, as the server enforces, `required[type]`.
 
     Raises ReadError when `data` is not the agency's format at all.
     """
@@ -28,7 +30,8 @@ def map_native(agency: Agency, data: bytes, codes: Codes, validator: ResourceVal
         if record.rejected:
             continue
         for resource in record.resources:
-            for issue in validator.validate(resource.resource):
+            body = resource.resource
+            for issue in validator.validate(body, (required or {}).get(body["resourceType"])):
                 if issue.severity in ("error", "fatal", "warning"):
                     record.issues.append(_located(issue, resource, record, document.locate))
     return mapped

@@ -277,6 +277,22 @@ class ResourceStore:
             {"_id": f"{resource_type}/{id_}", "v": version_id}, {"$set": _index_fields(index)})
         return result.matched_count == 1
 
+    async def read_current(self, refs: Iterable[tuple[str, str]],
+                           tx: Transaction | None = None) -> dict[tuple[str, str], StoredResource]:
+        """Return the current versions (tombstones included) of the pairs that exist, by pair:
+        one round trip per collection, for a transaction planning many writes."""
+        wanted = sorted(set(refs))
+        found: dict[tuple[str, str], StoredResource] = {}
+        for collection in (self.current, self.audit):
+            ids = [f"{t}/{i}" for t, i in wanted if self._of(t) is collection]
+            if ids:
+                docs = collection.find({"_id": {"$in": ids}}, CURRENT_FIELDS,
+                                       session=_session(tx))
+                async for doc in docs:
+                    stored = _stored(doc)
+                    found[(stored.resource_type, stored.id)] = stored
+        return found
+
     async def read_many(self, refs: Iterable[tuple[str, str]]) -> list[StoredResource]:
         """Return the current, non-deleted versions of the given (type, id) pairs that exist."""
         wanted = sorted(set(refs))
