@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from collections.abc import AsyncIterator
+from typing import IO
 
-from server.api.requests import base_url, read_body
-from server.api.responses import json_response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from server.api.outcomes import FHIR_JSON
+from server.api.requests import base_url, spool_body
 from server.api.security import acting
 from server.errors import NotFound
 from server.interactions import access, agency_records
@@ -15,7 +18,7 @@ from server.interactions.services import Services
 from server.mapping.catalog import Agency
 
 router = APIRouter(prefix="/agencies", tags=["agencies"])
-UPLOAD_LIMIT = 256 * 1024 * 1024  # bulk extracts are larger than one FHIR resource
+UPLOAD_LIMIT = 1024 * 1024 * 1024  # bulk extracts: spooled to disk, mapped a chunk at a time
 
 
 def _agency(services: Services, name: str) -> Agency:
@@ -33,10 +36,22 @@ async def submit_records(request: Request, agency: str) -> Response:
     dry_run = request.query_params.get("dry-run", "false").lower() == "true"
     async with acting(request, "create") as services:
         found = _agency(services, agency)
-        data = await read_body(request, UPLOAD_LIMIT, found.format.media_types)
-        status, body = await agency_records.submit(services, found, data, base_url(request),
-                                                   dry_run)
-    return json_response(body, status)
+        upload = await spool_body(request, UPLOAD_LIMIT, found.format.media_types)
+        try:
+            status, body = await agency_records.submit(services, found, upload,
+                                                       base_url(request), dry_run)
+        finally:
+            upload.close()
+    return StreamingResponse(_chunks(body), status_code=status, media_type=FHIR_JSON)
+
+
+async def _chunks(body: IO[bytes]) -> AsyncIterator[bytes]:
+    """Send the spooled answer in pieces, closing it when done (or abandoned)."""
+    try:
+        while piece := body.read(1 << 16):
+            yield piece
+    finally:
+        body.close()
 
 
 @router.get("/{agency}/children/{child_id}", summary="A child's record in the agency's format")

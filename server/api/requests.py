@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from fastapi import Request
 
@@ -32,6 +33,9 @@ class Prefer:
                    strict=values.get("handling") == "strict")
 
 
+SPOOL_IN_MEMORY = 4 * 1024 * 1024  # bytes of an upload held in memory before disk
+
+
 async def read_body(request: Request, limit: int, accepted: tuple[str, ...]) -> bytes:
     """Return the raw body after checking its media type and size.
 
@@ -51,6 +55,31 @@ async def read_body(request: Request, limit: int, accepted: tuple[str, ...]) -> 
             raise TooLarge(f"The body is larger than the {limit}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def spool_body(request: Request, limit: int, accepted: tuple[str, ...]) -> IO[bytes]:
+    """Return the body in a temporary file (on disk past a few megabytes: a bulk upload does
+    not sit in memory), positioned at its start; checks as `read_body`.
+
+    Raises `UnsupportedMediaType` (415) and `TooLarge` (413).
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in accepted:
+        raise UnsupportedMediaType(
+            f"Content-Type '{media or '(none)'}' is not supported here; use {accepted[0]}")
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"The body is larger than the {limit}-byte limit")
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
 
 
 async def read_resource(request: Request, limit: int, expected_type: str | None) -> dict[str, Any]:

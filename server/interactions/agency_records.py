@@ -10,13 +10,15 @@ never takes its neighbours down). A child already known to Cradle under a nation
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from typing import Any
+from typing import IO, Any
 
 from server.errors import FhirError, Forbidden, Invalid, Issue, NotFound, NotSupported
 from server.fhir import json
 from server.fhir.references import rewrite_references
 from server.interactions import access, crud
+from server.interactions.agency_report import UploadReport
 from server.interactions.bundles import process_bundle
 from server.interactions.search import search, search_as_caller
 from server.interactions.services import Services
@@ -25,7 +27,7 @@ from server.mapping.catalog import Agency
 from server.mapping.codes import Codes
 from server.mapping.formats import ReadError
 from server.mapping.forward import MappedRecord, MappedResource
-from server.mapping.pipeline import map_native
+from server.mapping.pipeline import map_document
 from server.mapping.report import MappingIssue
 
 Json = dict[str, Any]
@@ -53,37 +55,64 @@ async def require_agency(services: Services, agency: str) -> str:
     return org_id
 
 
-async def submit(services: Services, agency: Agency, data: bytes, base_url: str,
-                 dry_run: bool = False) -> tuple[int, Json]:
-    """Map, validate and (unless `dry_run`) store native content; return (HTTP status, body).
+async def submit(services: Services, agency: Agency, source: IO[bytes], base_url: str,
+                 dry_run: bool = False) -> tuple[int, IO[bytes]]:
+    """Map, validate and (unless `dry_run`) store native content read from `source`, a chunk
+    of records at a time; return (HTTP status, body file).
 
     The body is a Parameters resource with one `record` per native record (its key and place,
     outcome, the resources created or updated, every issue); when every record is rejected it
-    is an OperationOutcome with status 422. Raises Invalid for content that is not the
-    agency's format at all, Forbidden for a caller of another agency.
+    is an OperationOutcome with status 422. Content that stops being readable part way keeps
+    the records before it and reports the rest. Raises Invalid for content that is not the
+    agency's format at all (or holds no records), Forbidden for a caller of another agency.
     """
     org_id = await require_agency(services, agency.name)
+    codes = Codes(services.conformance.terminology)
+    required = services.conformance.required_profiles if services.settings.enforce_profiles \
+        else {}
+    report = UploadReport(dry_run)
+    pending: list[MappedRecord] = []
     try:
-        mapped = map_native(agency, data, Codes(services.conformance.terminology),
-                            services.conformance.validator, org_id,
-                            services.conformance.required_profiles
-                            if services.settings.enforce_profiles else {})
-    except ReadError as error:
-        raise Invalid(issues=[Issue("error", "structure", f"{error} (at {error.where})"
-                                    if error.where else str(error), None,
-                                    "map-unreadable")]) from None
-    if not mapped:
-        raise Invalid(issues=[Issue("error", "required", f"no {agency.name} records found in "
-                                    "the content", None, "map-no-records")])
+        try:
+            for document in agency.format.documents(source, CHUNK):
+                pending += map_document(agency, document, codes,
+                                        services.conformance.validator, org_id, required)
+                if len(pending) >= CHUNK:
+                    await _settle(services, agency, pending, base_url, report)
+                    pending = []
+                    await asyncio.sleep(0)  # mapping is CPU work: let other requests in
+        except ReadError as error:
+            if report.records == 0 and not pending:
+                raise _unreadable(error) from None
+            await _settle(services, agency, pending, base_url, report)
+            pending = []
+            report.add_unreadable(MappingIssue(
+                "error", "structure", f"the rest of the content cannot be read: {error}",
+                "map-unreadable", error.where))
+        await _settle(services, agency, pending, base_url, report)
+        if report.records == 0:
+            raise Invalid(issues=[Issue("error", "required", f"no {agency.name} records found "
+                                        "in the content", None, "map-no-records")])
+        return report.answer()
+    except BaseException:
+        report.close()
+        raise
+
+
+def _unreadable(error: ReadError) -> Invalid:
+    return Invalid(issues=[Issue("error", "structure", f"{error} (at {error.where})"
+                                 if error.where else str(error), None, "map-unreadable")])
+
+
+async def _settle(services: Services, agency: Agency, records: list[MappedRecord],
+                  base_url: str, report: UploadReport) -> None:
+    """Store the accepted records of one chunk (unless a dry run) and report every record."""
     outcomes: dict[int, str] = {}
-    if not dry_run:
-        accepted = [r for r in mapped if not r.rejected]
-        for start in range(0, len(accepted), CHUNK):
-            await _store_chunk(services, agency, accepted[start:start + CHUNK], base_url,
-                               outcomes)
-    if mapped and all(r.rejected for r in mapped):
-        return 422, _outcome([i for r in mapped for i in r.issues])
-    return 200, _report(mapped, outcomes, dry_run)
+    accepted = [r for r in records if not r.rejected]
+    if accepted and not report.dry_run:
+        await _store_chunk(services, agency, accepted, base_url, outcomes)
+    for record in records:
+        report.add(record, outcomes)
 
 
 async def _store_chunk(services: Services, agency: Agency, chunk: list[MappedRecord],
@@ -207,33 +236,6 @@ def _source(agency: Agency, record: MappedRecord) -> Json:
             "identifier": {"system": NATIVE_RECORD, "value": record.digest},
             "display": f"{agency.name} record {record.key or ''} at {record.location}"
                        .replace("  ", " ")}}]}
-
-
-def _report(mapped: list[MappedRecord], outcomes: dict[int, str], dry_run: bool) -> Json:
-    parameters = []
-    for record in mapped:
-        outcome = "rejected" if record.rejected else "would-store" if dry_run else "stored"
-        parts: list[Json] = [{"name": "location", "valueString": record.location},
-                             {"name": "outcome", "valueCode": outcome}]
-        if record.key:
-            parts.insert(0, {"name": "key", "valueString": record.key})
-        for resource in record.resources:
-            if dry_run:
-                parts.append({"name": "resource", "resource": resource.resource})
-            elif not record.rejected and id(resource) in outcomes:
-                parts.append({"name": outcomes[id(resource)],
-                              "valueReference": {"reference": resource.reference}})
-        if record.issues:
-            parts.append({"name": "issues", "resource": _outcome(record.issues)})
-        parameters.append({"name": "record", "part": parts})
-    return {"resourceType": "Parameters", "parameter": parameters}
-
-
-def _outcome(issues: list[MappingIssue]) -> Json:
-    return {"resourceType": "OperationOutcome",
-            "issue": [i.as_fhir() for i in issues] or [
-                {"severity": "information", "code": "informational",
-                 "diagnostics": "no issues"}]}
 
 
 async def find_children(services: Services, params: list[tuple[str, str]],

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from server.errors import Issue
 from server.mapping.catalog import Agency
 from server.mapping.codes import Codes
+from server.mapping.formats import Document
 from server.mapping.forward import MappedRecord, MappedResource, transform
 from server.mapping.paths import Pointer
 from server.mapping.report import MappingIssue
@@ -24,7 +25,14 @@ def map_native(agency: Agency, data: bytes, codes: Codes, validator: ResourceVal
 
     Raises ReadError when `data` is not the agency's format at all.
     """
-    document = agency.format.read(data)
+    return map_document(agency, agency.format.read(data), codes, validator, agency_id, required)
+
+
+def map_document(agency: Agency, document: Document, codes: Codes,
+                 validator: ResourceValidator, agency_id: str,
+                 required: Mapping[str, str] | None = None) -> list[MappedRecord]:
+    """Return the native records of one parsed document mapped and validated, as `map_native`
+    does (a bulk upload is read as several documents, one chunk of records each)."""
     mapped = transform(agency.mapping, document, agency.schema, codes, agency_id)
     for record in mapped:
         if record.rejected:

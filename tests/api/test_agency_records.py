@@ -21,7 +21,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "mappings" / "connexions" / "sam
 CSV = {"Content-Type": "text/csv"}
 AGENCY_TYPE = "https://cradle.example/fhir/CodeSystem/agency-type"
 SCOPES = {"connexions": "system/*.cruds", "school": "system/*.cruds",
-          "untyped": "system/*.cruds", "force": "system/*.cruds", "council": "system/*.cruds"}
+          "untyped": "system/*.cruds", "force": "system/*.cruds", "council": "system/*.cruds",
+          "trust": "system/*.cruds"}
 MAPPINGS = SAMPLES.parents[1]
 Json = dict[str, Any]
 
@@ -49,7 +50,8 @@ def world(settings: Settings, server_url: str, fhir_url: str,
     with agencies(settings, server_url, suffix, SCOPES) as made, \
             httpx.Client(base_url=fhir_url, auth=admin_auth, timeout=60) as admin:
         for name, kind in (("connexions", "connexions"), ("school", "education"),
-                           ("force", "police"), ("council", "social-care")):
+                           ("force", "police"), ("council", "social-care"),
+                           ("trust", "health")):
             org_id = made[name].org.removeprefix("Organization/")
             admin.put(f"/Organization/{org_id}", json={
                 "resourceType": "Organization", "id": org_id, "name": f"{name} {suffix}",
@@ -218,3 +220,61 @@ def test_each_agency_posts_and_reads_back_natively(world: World, who: str, agenc
     assert response.status_code == 200, response.text
     assert world.agency[who].http.get(  # another agency's format is not this client's
         f"{world.server}/agencies/connexions/children/{child.split('/')[1]}").status_code == 403
+
+
+def nhs_number(seed: int) -> str:
+    """A valid (Modulus 11) NHS number derived from `seed`."""
+    while True:
+        digits = f"{900000000 + seed:09d}"
+        check = 11 - sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11
+        if check != 10:
+            return digits + ("0" if check == 11 else str(check))
+        seed += 1
+
+
+def extract(rows: int, first: int) -> list[str]:
+    """A CCIS extract header and `rows` rows of distinct young people (Tyler's row, re-keyed)."""
+    header, row = sample("ccis-2503-tyler-brennan-neet-seeking.csv").decode().splitlines()[:2]
+    fields = row.split(",")
+    lines = [header]
+    for n in range(first, first + rows):
+        fields[0], fields[4], fields[5], fields[6] = f"20190{n:08d}", "", "", nhs_number(n * 7)
+        lines.append(",".join(fields))
+    return lines
+
+
+def test_a_large_extract_is_stored_a_chunk_at_a_time(world: World) -> None:
+    lines = extract(450, 500_000)  # three chunks of 200, 200, 50 rows
+    bad = lines[250].split(",")
+    bad[6] = "1234567890"  # fails Modulus 11: only this row is rejected
+    lines[250] = ",".join(bad)
+    found = records(world.post("connexions", "\r\n".join(lines).encode()))
+    assert len(found) == 450
+    assert [r["location"][0] for r in found[:2]] == ["line 2", "line 3"]
+    rejected = [r for r in found if r["outcome"] == ["rejected"]]
+    assert [r["location"] for r in rejected] == [["line 251"]]
+    total = world.admin.get("/Patient", params={
+        "identifier": ",".join(f"https://cradle.example/fhir/Id/ccis-id|20190{n:08d}"
+                               for n in (500_000, 500_200, 500_449)), "_summary": "count"})
+    assert total.json()["total"] == 3
+
+
+def test_content_that_breaks_part_way_keeps_what_came_before(world: World) -> None:
+    lines = extract(250, 600_000)
+    body = "\r\n".join(lines).encode() + b'\r\n"unterminated,quote\r\n'
+    found = records(world.post("connexions", body))
+    assert sum(r["outcome"] == ["stored"] for r in found) == 250
+    assert found[-1]["outcome"] == ["rejected"]
+    assert "cannot be read" in found[-1]["issues"][0]["issue"][0]["diagnostics"]
+
+
+def test_an_hl7_batch_file_is_one_record_per_message(world: World) -> None:
+    health = SAMPLES.parents[1] / "health" / "samples"
+    messages = [(health / name).read_bytes().strip()
+                for name in ("adt-a28-amelia-okafor.hl7", "adt-a31-kacper-nowak-zsegments.hl7")]
+    batch = b"\r".join([b"FHS|^~\\&|PAS|R9Z", b"BHS|^~\\&|PAS|R9Z", *messages,
+                        b"BTS|2", b"FTS|1"]) + b"\r"
+    found = records(world.post("trust", batch, headers={"Content-Type": "application/hl7-v2"},
+                               agency="health", **{"dry-run": "true"}))
+    assert [r["outcome"] for r in found] == [["would-store"], ["would-store"]]
+    assert [r["key"] for r in found] == [["7149709400"], ["1510590692"]]

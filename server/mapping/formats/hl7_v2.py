@@ -12,14 +12,16 @@ component).
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 import hl7
 
-from server.mapping.formats.base import Document, ReadError, decode
+from server.mapping.formats.base import Document, ReadError, decode, text_lines
 from server.mapping.paths import Pointer
 
 _FRAMING = str.maketrans("", "", "\x0b\x1c")
+_ENVELOPE = frozenset({"FHS", "BHS", "BTS", "FTS"})
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
@@ -43,6 +45,21 @@ class Hl7Format:
         separators = lines[0][3:8]
         segments = [_segment(segment, separators) for segment in message]
         return Document({"segments": segments}, _locator(segments))
+
+    def documents(self, source: IO[bytes], size: int) -> Iterator[Document]:
+        """Yield one document per message of a file that holds one or many (a new MSH starts
+        the next; batch envelope segments FHS/BHS/BTS/FTS are dropped)."""
+        segments: list[str] = []
+        for raw in text_lines(source):
+            line = raw.translate(_FRAMING).strip("\r\n\ufeff")
+            if not line.strip() or line[:3] in _ENVELOPE:
+                continue
+            if line.startswith("MSH") and segments:
+                yield self.read("\r".join(segments).encode())
+                segments = []
+            segments.append(line)
+        if segments:
+            yield self.read("\r".join(segments).encode())
 
     def render(self, tree: Any, columns: list[str] | None = None) -> bytes:
         lines = []

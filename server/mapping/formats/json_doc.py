@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
-from server.mapping.formats.base import Document, ReadError, decode
+from server.mapping.formats.base import Document, ReadError, decode, whole
 from server.mapping.paths import Pointer
 
 
@@ -20,6 +21,9 @@ class JsonFormat:
             raise ReadError(f"not JSON: {error.msg}",
                             f"line {error.lineno}, column {error.colno}") from None
         return Document(tree, pointer_text)
+
+    def documents(self, source: IO[bytes], size: int) -> Iterator[Document]:
+        return whole(self, source)
 
     def render(self, tree: Any, columns: list[str] | None = None) -> bytes:
         return json.dumps(tree, indent=2, ensure_ascii=False).encode() + b"\n"

@@ -4,12 +4,13 @@ XPath such as `/PublicProtectionNotice/Subjects/Child[2]/DateOfBirth`."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 from xml.parsers.expat import ExpatError
 
 import xmltodict
 
-from server.mapping.formats.base import Document, ReadError
+from server.mapping.formats.base import Document, ReadError, whole
 from server.mapping.paths import Pointer
 
 
@@ -27,6 +28,9 @@ class XmlFormat:
             raise ReadError(f"not well-formed XML: {error}",
                             f"line {error.lineno}, column {error.offset + 1}") from None
         return Document(tree, xpath)
+
+    def documents(self, source: IO[bytes], size: int) -> Iterator[Document]:
+        return whole(self, source)
 
     def render(self, tree: Any, columns: list[str] | None = None) -> bytes:
         text: str = xmltodict.unparse(tree, pretty=True, indent="  ")
