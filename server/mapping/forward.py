@@ -19,7 +19,7 @@ from server.mapping.codes import Codes
 from server.mapping.conversions import CONVERSIONS, ConversionError
 from server.mapping.formats import Document
 from server.mapping.ids import content_hash, resource_id
-from server.mapping.mapfile import Mapping, ResourceMap, Rule
+from server.mapping.mapfile import Check, Mapping, RecordKind, ResourceMap, Rule
 from server.mapping.paths import Pointer
 from server.mapping.report import MappingIssue
 
@@ -30,6 +30,8 @@ class MappedResource:
     resource: dict[str, Any]
     match: tuple[str, ...]
     origins: dict[Pointer, Pointer] = field(default_factory=dict)  # FHIR place -> native
+    item: Any = None  # the native item it was made from, and where that is
+    item_pointer: Pointer = ()
 
     @property
     def reference(self) -> str:
@@ -46,6 +48,7 @@ class MappedRecord:
     resources: list[MappedResource] = field(default_factory=list)
     issues: list[MappingIssue] = field(default_factory=list)
     consumed: set[Pointer] = field(default_factory=set)  # native places some rule read
+    kind: str = "record"  # which of the map's record kinds this is
 
     @property
     def rejected(self) -> bool:
@@ -74,13 +77,19 @@ class _Scope:
 
 def records(mapping: Mapping, document: Document) -> list[tuple[Any, Pointer]]:
     """Return the native records of `document`: its rows, the items at the map's `records`
-    path, or the whole document as one record."""
+    paths, or the whole document as one record."""
+    return [(record, pointer) for record, pointer, _ in _records(mapping, document)]
+
+
+def _records(mapping: Mapping, document: Document) -> list[tuple[Any, Pointer, RecordKind]]:
     tree = document.tree
+    whole = RecordKind("record", paths.parse("$this"))
     if isinstance(tree, list):
-        return [(row, (i,)) for i, row in enumerate(tree)]
-    if mapping.records is None:
-        return [(tree, ())]
-    return paths.each(tree, mapping.records)
+        return [(row, (i,), whole) for i, row in enumerate(tree)]
+    if not mapping.records:
+        return [(tree, (), whole)]
+    return [(record, pointer, kind) for kind in mapping.records
+            for record, pointer in paths.each(tree, kind.path)]
 
 
 def transform(mapping: Mapping, document: Document, schema: dict[str, Any], codes: Codes,
@@ -97,14 +106,14 @@ def transform(mapping: Mapping, document: Document, schema: dict[str, Any], code
 
 def _transform(mapping: Mapping, document: Document, schema: dict[str, Any], codes: Codes,
                agency_id: str) -> list[MappedRecord]:
-    found = records(mapping, document)
-    schema_issues = _schema_issues(schema, document, [p for _, p in found],
+    found = _records(mapping, document)
+    schema_issues = _schema_issues(schema, document, [p for _, p, _ in found],
                                    per_row=isinstance(document.tree, list))
     out: list[MappedRecord] = []
-    for index, (record, pointer) in enumerate(found):
-        key = paths.get(record, mapping.key)
+    for index, (record, pointer, kind) in enumerate(found):
+        key = paths.get(record, kind.key or mapping.key)
         mapped = MappedRecord(index, pointer, None if key is None else str(key[0]),
-                              document.locate(pointer), content_hash(record))
+                              document.locate(pointer), content_hash(record), kind=kind.name)
         mapped.issues += schema_issues.get(pointer, []) + schema_issues.get(None, [])
         if not mapped.rejected:
             _map_record(mapping, document, record, pointer, mapped, codes, agency_id)
@@ -118,7 +127,8 @@ def _map_record(mapping: Mapping, document: Document, record: Any, pointer: Poin
     base = _record_variables(mapping, scope, agency_id)
     builder = _Builder(mapping, document, codes, base, mapped)
     for resource_map in mapping.resources:
-        builder.build(resource_map, scope)
+        if resource_map.records in (None, mapped.kind):
+            builder.build(resource_map, scope)
     if mapped.rejected:
         return
     _report_not_carried(mapping, document, record, pointer, mapped)
@@ -126,12 +136,24 @@ def _map_record(mapping: Mapping, document: Document, record: Any, pointer: Poin
     for resource in mapped.resources:
         variables.setdefault(resource.name, resource.resource)
     for check in mapping.checks:
-        bound = {**variables, **_bind(scope, check.inputs)}
-        if expressions.holds(check.expression, {}, bound) is False:
-            native = paths.get(record, check.native) if check.native else None
-            mapped.issues.append(MappingIssue(
-                check.severity, "business-rule", check.message, f"map-check-{check.id}",
-                document.locate(pointer + native[1]) if native else mapped.location))
+        if check.each is None:
+            _check(check, scope, variables, document, mapped)
+            continue
+        for resource in [r for r in mapped.resources if r.name == check.each]:
+            item = _Scope(resource.item, resource.item_pointer, record, pointer, document.tree,
+                          {}, "")
+            _check(check, item, {**variables, check.each: resource.resource}, document,
+                   mapped)
+
+
+def _check(check: Check, scope: _Scope, variables: dict[str, Any], document: Document,
+           mapped: MappedRecord) -> None:
+    bound = {**variables, **_bind(scope, check.inputs)}
+    if expressions.holds(check.expression, {}, bound) is False:
+        native = scope.get(check.native) if check.native else None
+        mapped.issues.append(MappingIssue(
+            check.severity, "business-rule", check.message, f"map-check-{check.id}",
+            document.locate(native[1]) if native else mapped.location))
 
 
 def _record_variables(mapping: Mapping, scope: _Scope, agency_id: str) -> dict[str, Any]:
@@ -179,7 +201,8 @@ class _Builder:
             inner.chain = resource["id"] if resource_map.children else chain
             if resource_map.profile:
                 resource["meta"] = {"profile": [resource_map.profile]}
-            result = MappedResource(resource_map.name, resource, resource_map.match)
+            result = MappedResource(resource_map.name, resource, resource_map.match, {}, item,
+                                    pointer)
             inner.names[resource_map.name] = result.reference
             scope.names[resource_map.name] = result.reference  # later siblings refer to it
             for rule in resource_map.rules:
@@ -263,21 +286,31 @@ def _blank(value: Any) -> bool:
 
 def _report_not_carried(mapping: Mapping, document: Document, record: Any, pointer: Pointer,
                         mapped: MappedRecord) -> None:
-    """Every native value no rule read is reported (information): nothing is dropped silently."""
+    """Every native value no rule read is reported (information): nothing is dropped silently.
+    A reason in the map's `unmapped` covers that element in every repeated item."""
     consumed = mapped.consumed
-    reasons: dict[Pointer, str] = {}
+    exact: dict[Pointer, str] = {}  # paths with positions or matches: the place they name
+    by_name: list[tuple[tuple[str, ...], str]] = []  # plain key paths: in every repeated item
     for text, why in mapping.unmapped.items():
-        found = paths.get(record, paths.parse(text))
-        if found is not None:
-            reasons[found[1]] = why
+        path = paths.parse(text)
+        if all(isinstance(a, paths.Key) for a in path.atoms):
+            by_name.append((_names(path.atoms), why))
+        elif (found := paths.get(record, path)) is not None:
+            exact[found[1]] = why
     for leaf in _leaves(record, pointer):
         if any(leaf[:len(c)] == c for c in consumed):
             continue
-        why = next((w for p, w in reasons.items() if leaf[len(pointer):len(pointer) + len(p)]
-                    == p), "no rule carries it")
+        relative = leaf[len(pointer):]
+        names = tuple(str(step) for step in relative if not isinstance(step, int))
+        why = next((w for p, w in exact.items() if relative[:len(p)] == p), None) or next(
+            (w for keys, w in by_name if names[:len(keys)] == keys), "no rule carries it")
         mapped.issues.append(MappingIssue(
             "information", "informational", f"not carried into the common model: {why}",
             "map-not-carried", document.locate(leaf)))
+
+
+def _names(atoms: tuple[paths.Atom, ...]) -> tuple[str, ...]:
+    return tuple(a.name for a in atoms if isinstance(a, paths.Key))
 
 
 def _leaves(node: Any, pointer: Pointer) -> list[Pointer]:

@@ -39,6 +39,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class RecordKind:
+    """One kind of native record a document may hold (a census pupil, a CME child), found at
+    `path`; `key` overrides the map's record key for it."""
+
+    name: str
+    path: Path
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
 class Check:
     """A content rule (beyond the schema) that a record must meet; FHIRPath over the mapped
     resources (`%child`, …) and declared native values (`variables`, `inputs`)."""
@@ -49,6 +59,7 @@ class Check:
     native: Path | None = None
     severity: str = "error"
     inputs: tuple[tuple[str, Path], ...] = ()
+    each: str | None = None  # run once per mapped resource of this name (inputs from its item)
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ class ResourceMap:
     select: str | None = None  # FHIRPath: which stored resources this map renders back
     inputs: tuple[tuple[str, Path], ...] = ()
     children: tuple[ResourceMap, ...] = ()
+    records: str | None = None  # only for records of this kind (None: every kind)
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,7 @@ class Mapping:
     version: str
     format: str
     title: str
-    records: Path | None
+    records: tuple[RecordKind, ...]  # empty: the document (or each CSV row) is one record
     key: Path
     resources: tuple[ResourceMap, ...]
     checks: tuple[Check, ...] = ()
@@ -106,14 +118,22 @@ def from_json(data: dict[str, Any]) -> Mapping:
     return Mapping(
         agency=data["agency"], version=data["version"], format=data["format"],
         title=data.get("title", data["agency"]),
-        records=_path(data.get("records")), key=parse(data["key"]),
+        records=_kinds(data.get("records")), key=parse(data["key"]),
         resources=tuple(_resource(r) for r in data["resources"]),
         checks=tuple(Check(c["id"], c["expression"], c["message"], _path(c.get("native")),
-                           c.get("severity", "error"), _inputs(c))
+                           c.get("severity", "error"), _inputs(c), c.get("each"))
                      for c in data.get("checks", [])),
         unmapped=data.get("unmapped", {}), document=data.get("document", {}),
         variables=_inputs(data, "variables"),
         computed=tuple((c["name"], c["expression"]) for c in data.get("computed", [])))
+
+
+def _kinds(value: str | list[dict[str, str]] | None) -> tuple[RecordKind, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (RecordKind("record", parse(value)),)
+    return tuple(RecordKind(k["name"], parse(k["path"]), _path(k.get("key"))) for k in value)
 
 
 def _inputs(data: dict[str, Any], key: str = "inputs") -> tuple[tuple[str, Path], ...]:
@@ -128,7 +148,8 @@ def _resource(data: dict[str, Any]) -> ResourceMap:
         rules=tuple(_rule(r) for r in data.get("rules", [])),
         key=_path(data.get("key")), each=_path(data.get("each")), when=data.get("when"),
         match=tuple(data.get("match", [])), select=data.get("select"),
-        children=tuple(_resource(r) for r in data.get("resources", [])), inputs=_inputs(data))
+        children=tuple(_resource(r) for r in data.get("resources", [])), inputs=_inputs(data),
+        records=data.get("records"))
 
 
 def _rule(data: dict[str, Any]) -> Rule:

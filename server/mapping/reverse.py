@@ -51,28 +51,40 @@ def render(mapping: Mapping, records: list[dict[str, list[Json]]], codes: Codes,
     carried back is reported."""
     out = Rendered(None)
     document = {"item": copy.deepcopy(mapping.document)}
-    rows: list[Any] = []
+    rows: list[tuple[Any, str]] = []
     for resources in records:
+        kind = _kind(mapping, resources)
         record: dict[str, Any] = {"item": {}}
         place = _Place(record, record, document)
         for resource_map in mapping.resources:
-            _render(mapping, resource_map, resources, place, codes, agency_id, out)
-        rows.append(paths.prune(record["item"]))
+            if resource_map.records in (None, kind):
+                _render(mapping, resource_map, resources, place, codes, agency_id, out, None)
+        rows.append((paths.prune(record["item"]), kind))
     if mapping.format == "csv":
-        out.tree = rows
-    elif mapping.records is not None:
-        records_path = paths.Path(mapping.records.text, (_ITEM, *mapping.records.atoms))
-        for row in rows:
-            _append(document, records_path, row)
+        out.tree = [row for row, _ in rows]
+    elif mapping.records:
+        paths_of = {k.name: paths.Path(k.path.text, (_ITEM, *k.path.atoms))
+                    for k in mapping.records}
+        for row, kind in rows:
+            _append(document, paths_of[kind], row)
         out.tree = document["item"]
     else:
-        out.tree = _merge(document["item"], rows[0] if rows else {})
+        out.tree = _merge(document["item"], rows[0][0] if rows else {})
     return out
 
 
+def _kind(mapping: Mapping, resources: dict[str, list[Json]]) -> str:
+    """The record kind to render: that of the first kind-bound resource map with resources."""
+    for resource_map in mapping.resources:
+        if resource_map.records and resources.get(resource_map.name):
+            return resource_map.records
+    return mapping.records[0].name if mapping.records else "record"
+
+
 def _render(mapping: Mapping, resource_map: ResourceMap, resources: dict[str, list[Json]],
-            parent: _Place, codes: Codes, agency_id: str, out: Rendered) -> None:
-    chosen = resources.get(resource_map.name, [])
+            parent: _Place, codes: Codes, agency_id: str, out: Rendered,
+            owner: tuple[str, Json] | None) -> None:
+    chosen = _belonging(resource_map, resources.get(resource_map.name, []), owner)
     if not resource_map.each:
         chosen = chosen[:1]
     for resource in chosen:
@@ -84,9 +96,26 @@ def _render(mapping: Mapping, resource_map: ResourceMap, resources: dict[str, li
         for rule in resource_map.rules:
             _rule(rule, resource, place, codes, variables, out)
         for child in resource_map.children:
-            _render(mapping, child, resources, place, codes, agency_id, out)
+            _render(mapping, child, resources, place, codes, agency_id, out,
+                    (resource_map.name, resource))
         if resource_map.each:
             _append_at(parent, resource_map.each, holder["item"])
+
+
+def _belonging(resource_map: ResourceMap, candidates: list[Json],
+               owner: tuple[str, Json] | None) -> list[Json]:
+    """Of a nested map's resources, those that refer to the resource rendered around them
+    (through the map's own `reference` rule to it); all of them when no rule says."""
+    if owner is None:
+        return candidates
+    name, resource = owner
+    target = f"{resource.get('resourceType')}/{resource.get('id')}"
+    links = [rule.fhir for rule in resource_map.rules if rule.reference == name]
+    if not links:
+        return candidates
+    return [c for c in candidates if any(
+        (found := paths.get(c, link)) is not None and isinstance(found[0], dict)
+        and found[0].get("reference") == target for link in links)]
 
 
 def _rule(rule: Rule, resource: Json, place: _Place, codes: Codes, variables: dict[str, Any],

@@ -47,7 +47,8 @@ def _read(file: str) -> Any:
 
 
 def _pupils(tree: Any) -> list[Any]:
-    return [item for item, _ in paths.each(tree, agency(NAME).mapping.records)]
+    return [item for kind in agency(NAME).mapping.records
+            for item, _ in paths.each(tree, kind.path)]
 
 
 def _needs(pupil: Any) -> list[tuple[str, str]]:
