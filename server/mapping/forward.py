@@ -153,7 +153,7 @@ def _check(check: Check, scope: _Scope, variables: dict[str, Any], document: Doc
         native = scope.get(check.native) if check.native else None
         mapped.issues.append(MappingIssue(
             check.severity, "business-rule", check.message, f"map-check-{check.id}",
-            document.locate(native[1]) if native else mapped.location))
+            document.locate(native[1] if native else scope.item_pointer)))
 
 
 def _record_variables(mapping: Mapping, scope: _Scope, agency_id: str) -> dict[str, Any]:
