@@ -11,6 +11,7 @@ language addresses them all, to read and to write:
     /Header.Source.LEA                        from the record, not the current item
     //Header.Source.LEA                       from the document root
     $this                                     the current item itself
+    segments[id=RF1].fields[9][~]             an HL7 field's repetitions (one or many)
 
 Reading is tolerant of the shapes real parsers give: a single value stands for a list of one
 (xmltodict gives a dict for one `<Child>`, a list for two; HL7 gives a string for a field with
@@ -45,7 +46,12 @@ class Match:
     value: str
 
 
-Atom = Key | Index | Match
+@dataclass(frozen=True)
+class Repetitions:
+    """`[~]`: the repetitions of an HL7 field, whether it was sent once or several times."""
+
+
+Atom = Key | Index | Match | Repetitions
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ def _split(body: str) -> Iterator[str]:
 
 
 def _selector(text: str, path: str) -> Atom:
+    if text == "~":
+        return Repetitions()
     if text.isdigit():
         return Index(int(text))
     key, equals, value = text.partition("=")
@@ -148,12 +156,22 @@ def _step(node: Any, atom: Atom) -> tuple[Any, Pointer] | None:
         if isinstance(node, list):
             return (node[atom.position], (atom.position,)) if atom.position < len(node) else None
         return (node, ()) if atom.position == 0 and node is not None else None
+    if isinstance(atom, Repetitions):
+        return (repetitions(node), ()) if node not in (None, "") else None
     if isinstance(node, list) and not _is_one_repetition(node, atom):
         for i, item in enumerate(node):
             if _matches(item, atom):
                 return item, (i,)
         return None
     return (node, ()) if _matches(node, atom) else None
+
+
+def repetitions(field: Any) -> list[Any]:
+    """An HL7 field as a list of repetitions: several are a list of lists; one is a string
+    or a list of component strings."""
+    if isinstance(field, list) and field and all(isinstance(r, list) for r in field):
+        return field
+    return [field]
 
 
 def _is_one_repetition(node: list[Any], atom: Match) -> bool:
@@ -211,6 +229,10 @@ def _descend(node: Any, atom: Atom, fresh: Any, last: bool,
         return node[atom.name], (*offset, atom.name)
     if not isinstance(node, list):
         raise PathError(f"{path.text}: expected a list")
+    if isinstance(atom, Repetitions):
+        if last:  # the field becomes these repetitions
+            node[:] = fresh if isinstance(fresh, list) else [fresh]
+        return node, ()
     if isinstance(atom, Index):
         while len(node) <= atom.position:
             node.append(None)

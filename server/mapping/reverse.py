@@ -187,10 +187,9 @@ def _append(holder: dict[str, Any], path: paths.Path, item: Any) -> None:
     found = paths.get(holder, path)
     if found is None or found[0] in (None, ""):
         paths.assign(holder, path, [item])
-    elif isinstance(found[0], list):
-        found[0].append(item)
     else:
-        paths.assign(holder, path, [found[0], item])
+        items = found[0] if isinstance(found[0], list) else [found[0]]
+        paths.assign(holder, path, [*items, item])
 
 
 def _merge(base: Any, extra: Any) -> Any:

@@ -159,3 +159,14 @@ def test_csv_read_in_chunks_is_the_csv_read_whole(rows: list[tuple[str, str]],
     assert [row for chunk in chunks for row in chunk.tree] == whole.tree
     places = [chunk.locate((i, "b")) for chunk in chunks for i in range(len(chunk.tree))]
     assert places == [whole.locate((i, "b")) for i in range(len(whole.tree))]
+
+
+def test_hl7_repetitions_are_one_or_many() -> None:
+    one = {"f": ["SG02", "Neglect", "L"]}
+    two = {"f": [["SG02", "Neglect", "L"], ["SG10", "Was not brought", "L"]]}
+    path = paths.parse("f[~]")
+    assert [v for v, _ in paths.each(one, path)] == [["SG02", "Neglect", "L"]]
+    assert [v[0] for v, _ in paths.each(two, path)] == ["SG02", "SG10"]
+    written: dict = {}
+    paths.assign(written, path, [["A", "a"], ["B", "b"]])
+    assert written == {"f": [["A", "a"], ["B", "b"]]}
