@@ -278,3 +278,26 @@ def test_an_hl7_batch_file_is_one_record_per_message(world: World) -> None:
                                agency="health", **{"dry-run": "true"}))
     assert [r["outcome"] for r in found] == [["would-store"], ["would-store"]]
     assert [r["key"] for r in found] == [["7149709400"], ["1510590692"]]
+
+
+def test_agency_concept_maps_are_served_by_translate(world: World) -> None:
+    concept_map = "https://cradle.example/fhir/ConceptMap/connexions-gender-to-fhir-gender"
+    forward = world.admin.get("/ConceptMap/$translate", params={
+        "url": concept_map, "system": "https://cradle.example/fhir/CodeSystem/connexions-gender",
+        "code": "W"}).json()
+    parts = {p["name"]: p for p in forward["parameter"]}
+    assert parts["result"]["valueBoolean"] is True
+    match = next(p for p in forward["parameter"] if p["name"] == "match")
+    concept = next(x for x in match["part"] if x["name"] == "concept")["valueCoding"]
+    assert concept["code"] == "unknown"
+    back = world.admin.get("/ConceptMap/$translate", params={
+        "url": concept_map, "system": "http://hl7.org/fhir/administrative-gender",
+        "code": "female", "reverse": "true"}).json()
+    codes = [x["valueCoding"]["code"] for p in back["parameter"] if p["name"] == "match"
+             for x in p["part"] if x["name"] == "concept"]
+    assert codes == ["F"]
+    unmapped = world.admin.get("/ConceptMap/$translate", params={
+        "url": concept_map, "system": "https://cradle.example/fhir/CodeSystem/connexions-gender",
+        "code": "Q"}).json()
+    assert next(p for p in unmapped["parameter"] if p["name"] == "result")["valueBoolean"] \
+        is False
