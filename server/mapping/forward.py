@@ -118,6 +118,10 @@ def _transform(mapping: Mapping, document: Document, schema: dict[str, Any], cod
         if not mapped.rejected:
             _map_record(mapping, document, record, pointer, mapped, codes, agency_id)
         out.append(mapped)
+    if not found and schema_issues:
+        # No record at all, and the schema says why: the document itself is the rejected one.
+        out.append(MappedRecord(0, (), None, document.locate(()), content_hash(document.tree),
+                                issues=[i for issues in schema_issues.values() for i in issues]))
     return out
 
 

@@ -95,3 +95,12 @@ def test_reverse_renders_each_kind_under_its_path_and_each_worry_under_its_child
     assert [c["worries"] for c in children] == [["hunger", "cold"], ["school"]]
     assert children[0]["born"] == "01/02/2015"
     assert back["alerts"] == [{"text": "dog at address"}]
+
+
+def test_a_document_with_no_record_is_rejected_with_its_schema_errors() -> None:
+    codes, _ = tools()
+    document = FORMATS["json"].read(b'{"other": 1}')
+    schema = {"type": "object", "required": ["families"]}
+    [record] = transform(from_json(MAP), document, schema, codes, "agency-1")
+    assert record.rejected
+    assert [i.message_id for i in record.issues] == ["map-native-schema"]
