@@ -20,23 +20,31 @@ class Codes:
     def __init__(self, terminology: Terminology) -> None:
         self.terminology = terminology
         # One bulk upload asks the same few codes thousands of times.
-        self._seen: dict[tuple[str, str, str, str | None, bool], Coding | None] = {}
+        self._seen: dict[tuple[str, str, str, str | None, bool], list[Coding]] = {}
 
     def translate(self, concept_map: str, code: str, system: str, target: str | None = None,
                   reverse: bool = False) -> Coding | None:
-        """Return the best Coding in `target` (any system when None) for `system#code`, or
-        None when the map has none (or is unknown). `reverse` reads the map backwards."""
+        """Return the one best Coding in `target` (any system when None) for `system#code`,
+        or None when the map has none, several equally good (choosing would be a guess), or
+        is unknown. `reverse` reads the map backwards."""
+        best = self.translate_all(concept_map, code, system, target, reverse)
+        return best[0] if len(best) == 1 else None
+
+    def translate_all(self, concept_map: str, code: str, system: str,
+                      target: str | None = None, reverse: bool = False) -> list[Coding]:
+        """Return every equally best Coding (a map may send one code to two concepts on
+        purpose: a CodeableConcept carries them all); [] when there is none."""
         key = (concept_map, code, system, target, reverse)
         if key not in self._seen:
             self._seen[key] = self._best(concept_map, code, system, target, reverse)
         return self._seen[key]
 
     def _best(self, concept_map: str, code: str, system: str, target: str | None,
-              reverse: bool) -> Coding | None:
+              reverse: bool) -> list[Coding]:
         try:
             result = translate(self.terminology, concept_map, code, system, target, reverse)
         except FhirError:
-            return None
+            return []
         matches = []
         for parameter in result["parameter"]:
             if parameter.get("name") != "match":
@@ -47,8 +55,7 @@ class Codes:
                 continue
             matches.append((_RANK.get(equivalence, 9), parts["concept"]["valueCoding"]))
         if not matches:
-            return None
+            return []
         rank = min(m[0] for m in matches)
         best = {(c.get("system"), c.get("code")): c for r, c in matches if r == rank}
-        # Two equally good targets: choosing one would be a guess, so the code stays unmapped.
-        return next(iter(best.values())) if len(best) == 1 else None
+        return list(best.values())

@@ -29,8 +29,8 @@ def _translate(inputs: list[Any], concept_map: str, system: str, target: str) ->
     codes = _CODES.get()
     if codes is None:
         return []
-    found = (codes.translate(concept_map, str(code), system, target) for code in inputs)
-    return [coding["code"] for coding in found if coding is not None]
+    return [coding["code"] for code in inputs
+            for coding in codes.translate_all(concept_map, str(code), system, target)]
 
 
 def _convert(inputs: list[Any], name: str) -> list[Any]:
@@ -86,7 +86,18 @@ def _remembered(expression: str, variables: tuple[tuple[str, Any], ...]) -> tupl
     return tuple(_evaluate(expression, {}, dict(variables)))
 
 
+class ExpressionError(ValueError):
+    """A map's expression that cannot be evaluated (a defect of the map, not of the record)."""
+
+
 def _evaluate(expression: str, node: Any, variables: dict[str, Any]) -> list[Any]:
+    try:
+        return _run(expression, node, variables)
+    except Exception as error:  # fhirpathpy raises many types for bad expressions or data
+        raise ExpressionError(f"{expression!r}: {error}") from None
+
+
+def _run(expression: str, node: Any, variables: dict[str, Any]) -> list[Any]:
     if not isinstance(node, dict):
         node = {"value": node}
     if "resourceType" not in node:

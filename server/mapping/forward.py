@@ -116,7 +116,12 @@ def _transform(mapping: Mapping, document: Document, schema: dict[str, Any], cod
                               document.locate(pointer), content_hash(record), kind=kind.name)
         mapped.issues += schema_issues.get(pointer, []) + schema_issues.get(None, [])
         if not mapped.rejected:
-            _map_record(mapping, document, record, pointer, mapped, codes, agency_id)
+            try:
+                _map_record(mapping, document, record, pointer, mapped, codes, agency_id)
+            except expressions.ExpressionError as error:
+                mapped.issues.append(MappingIssue(
+                    "error", "exception", f"the {mapping.agency} map cannot read this record: "
+                    f"{error}", "map-expression-failed", mapped.location))
         out.append(mapped)
     if not found and schema_issues:
         # No record at all, and the schema says why: the document itself is the rejected one.
@@ -140,6 +145,8 @@ def _map_record(mapping: Mapping, document: Document, record: Any, pointer: Poin
     for resource in mapped.resources:
         variables.setdefault(resource.name, resource.resource)
     for check in mapping.checks:
+        if check.records not in (None, mapped.kind):
+            continue
         if check.each is None:
             _check(check, scope, variables, document, mapped)
             continue
@@ -260,22 +267,23 @@ class _Builder:
         code, system = str(native[0]), rule.system or ""
         local: dict[str, Any] = {"system": system, "code": code}
         if rule.translate is None:
-            coding: dict[str, Any] | None = local
+            found = [local]
         else:
-            coding = self.codes.translate(rule.translate, code, system, rule.target)
-            if coding is None:
+            found = self.codes.translate_all(rule.translate, code, system, rule.target)
+            # A CodeableConcept can carry every target of a one-to-many map; a single code
+            # cannot, and choosing one would be a guess.
+            if not found or (len(found) > 1 and rule.shape != "CodeableConcept"):
+                why = "has no mapping" if not found else "maps to several concepts"
                 self._issue("warning", "code-invalid",
-                            f"code {code!r} of {system} has no mapping in {rule.translate}: "
+                            f"code {code!r} of {system} {why} in {rule.translate}: "
                             + ("kept as the local code only" if rule.shape == "CodeableConcept"
                                else "not carried"), "map-unmapped-code", native)
                 return {"coding": [local]} if rule.shape == "CodeableConcept" else None
-        assert coding is not None
         if rule.shape == "code":
-            return coding["code"]
+            return found[0]["code"]
         if rule.shape == "Coding":
-            return coding
-        codings = [coding] if coding is local else [coding, local]
-        return {"coding": codings}
+            return found[0]
+        return {"coding": found if found == [local] else [*found, local]}
 
     def _issue(self, severity: str, code: str, message: str, message_id: str,
                native: tuple[Any, Pointer] | None) -> None:

@@ -46,6 +46,7 @@ class RecordKind:
     name: str
     path: Path
     key: Path | None = None
+    document: dict[str, Any] | None = None  # its native skeleton for rendering back
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Check:
     severity: str = "error"
     inputs: tuple[tuple[str, Path], ...] = ()
     each: str | None = None  # run once per mapped resource of this name (inputs from its item)
+    records: str | None = None  # only for records of this kind
 
 
 @dataclass(frozen=True)
@@ -121,19 +123,21 @@ def from_json(data: dict[str, Any]) -> Mapping:
         records=_kinds(data.get("records")), key=parse(data["key"]),
         resources=tuple(_resource(r) for r in data["resources"]),
         checks=tuple(Check(c["id"], c["expression"], c["message"], _path(c.get("native")),
-                           c.get("severity", "error"), _inputs(c), c.get("each"))
+                           c.get("severity", "error"), _inputs(c), c.get("each"),
+                           c.get("records"))
                      for c in data.get("checks", [])),
         unmapped=data.get("unmapped", {}), document=data.get("document", {}),
         variables=_inputs(data, "variables"),
         computed=tuple((c["name"], c["expression"]) for c in data.get("computed", [])))
 
 
-def _kinds(value: str | list[dict[str, str]] | None) -> tuple[RecordKind, ...]:
+def _kinds(value: str | list[dict[str, Any]] | None) -> tuple[RecordKind, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return (RecordKind("record", parse(value)),)
-    return tuple(RecordKind(k["name"], parse(k["path"]), _path(k.get("key"))) for k in value)
+    return tuple(RecordKind(k["name"], parse(k["path"]), _path(k.get("key")), k.get("document"))
+                 for k in value)
 
 
 def _inputs(data: dict[str, Any], key: str = "inputs") -> tuple[tuple[str, Path], ...]:

@@ -50,7 +50,10 @@ def render(mapping: Mapping, records: list[dict[str, list[Json]]], codes: Codes,
     map name -> the resources to render for it). Never raises for content: what cannot be
     carried back is reported."""
     out = Rendered(None)
-    document = {"item": copy.deepcopy(mapping.document)}
+    kinds = {_kind(mapping, resources) for resources in records}
+    own = [k.document for k in mapping.records if k.name in kinds and k.document]
+    skeleton = own[0] if len(kinds) == 1 and own else mapping.document
+    document = {"item": copy.deepcopy(skeleton)}
     rows: list[tuple[Any, str]] = []
     for resources in records:
         kind = _kind(mapping, resources)

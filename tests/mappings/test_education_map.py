@@ -1,10 +1,9 @@
-"""The education map (mappings/education/map.json): every census sample against its golden file,
-the invariants, and round trips (samples and generated pupils).
+"""The education map (mappings/education/map.json): every sample (school census extracts and
+children missing education notifications) against its golden file, the invariants, and round
+trips (samples and generated pupils).
 
-The map reads school census extracts only: its `records` path is the census pupils, and a map
-has one `records` path, so a children missing education notification (another root element)
-gives no records. The CME samples are pinned to that below, so the day the engine reads them
-these tests say so.
+The map has two record kinds: `pupil` (SchoolCensus/Pupils/PupilOnRoll) and `missing`
+(CMENotification/Children/CMEChild); each resource map runs for one kind.
 """
 
 from __future__ import annotations
@@ -38,6 +37,8 @@ SAMPLES = samples(NAME)
 CENSUS = [s for s in SAMPLES if s["file"].startswith("census-")]
 CME = [s for s in SAMPLES if s["file"].startswith("cme-")]
 PUPIL = "/SchoolCensus/Pupils/PupilOnRoll"
+CME_CHILD = "/CMENotification/Children/CMEChild"
+IRT = "https://cradle.example/fhir/CodeSystem/irt-concern"
 SEN_TYPE = "https://cradle.example/fhir/CodeSystem/education-sen-type"
 DFE_SEN_TYPE = "https://cradle.example/fhir/CodeSystem/dfe-sen-type"
 
@@ -47,8 +48,12 @@ def _read(file: str) -> Any:
 
 
 def _pupils(tree: Any) -> list[Any]:
-    return [item for kind in agency(NAME).mapping.records
+    return [item for kind in agency(NAME).mapping.records if kind.name == "pupil"
             for item, _ in paths.each(tree, kind.path)]
+
+
+def _cme_children(tree: Any) -> list[Any]:
+    return [item for item, _ in paths.each(tree, paths.parse("CMENotification.Children.CMEChild"))]
 
 
 def _needs(pupil: Any) -> list[tuple[str, str]]:
@@ -56,7 +61,7 @@ def _needs(pupil: Any) -> list[tuple[str, str]]:
     return [(str(need["SENtype"]), str(need["SENtypeRank"])) for need, _ in found]
 
 
-@pytest.mark.parametrize("sample", CENSUS, ids=[s["file"] for s in CENSUS])
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s["file"] for s in SAMPLES])
 def test_sample_maps_as_its_index_says(sample: dict) -> None:
     records = run(NAME, sample["file"])
     assert records, "no records read"
@@ -69,13 +74,6 @@ def test_sample_maps_as_its_index_says(sample: dict) -> None:
         errors = [i for r in rejected for i in r.issues if i.severity == "error"]
         assert errors and all(i.native for i in errors), "every error names its native place"
     check_golden(NAME, sample["file"], records)
-
-
-@pytest.mark.parametrize("sample", CME, ids=[s["file"] for s in CME])
-def test_cme_notifications_give_no_records_yet(sample: dict) -> None:
-    """Known gap: one map, one `records` path (the census pupils). The server answers such a
-    document with map-no-records; nothing is stored, nothing is silently accepted."""
-    assert run(NAME, sample["file"]) == []
 
 
 def test_errors_point_at_the_element() -> None:
@@ -229,6 +227,104 @@ def test_rendered_pupil_identity_meets_the_native_schema() -> None:
             errors = list(Draft202012Validator(identifiers).iter_errors(
                 pupil["PupilIdentifiers"]))
             assert not errors, (sample["file"], [e.message for e in errors])
+
+
+def _named(record: Any, name: str) -> list[Any]:
+    return [r for r in record.resources if r.name == name]
+
+
+def test_cme_child_gets_a_missing_education_concern() -> None:
+    record = run(NAME, "cme-zahra-hussain-whereabouts-unknown.xml")[0]
+    assert record.kind == "missing" and record.key == "V201101411003"
+    assert record.location == CME_CHILD and not record.rejected
+    child, = _named(record, "missingChild")
+    concern, = (r.resource for r in _named(record, "missingConcern"))
+    assert not _named(record, "child") and not _named(record, "senProvision")
+    assert concern["category"] == [{"coding": [
+        {"system": IRT, "code": "missing-education", "display": "Child missing education"},
+        {"system": "https://cradle.example/fhir/CodeSystem/education-cme-reason",
+         "code": "CME02"}]}]
+    assert concern["code"]["coding"][0] == {
+        "system": "https://cradle.example/fhir/CodeSystem/education-cme-reason", "code": "CME02"}
+    assert concern["subject"] == {"reference": child.reference}
+    assert concern["author"] == {"reference": "Organization/test-agency"}
+    assert concern["period"] == {"start": "2025-03-21"}
+    assert {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "7111868293"} in \
+        child.resource["identifier"]
+    assert child.match == ("https://fhir.nhs.uk/Id/nhs-number",
+                           "https://cradle.example/fhir/Id/upn",
+                           "https://cradle.example/fhir/Id/uln")
+
+
+def test_cme_bad_nhs_number_is_rejected_at_the_element() -> None:
+    record = run(NAME, "cme-maisie-kowalczyk-bad-nhs-number.xml")[0]
+    errors = [i for i in record.issues if i.severity == "error"]
+    assert [(i.message_id, i.native) for i in errors] == \
+        [("invariant-nhs-2", f"{CME_CHILD}/ChildIdentifiers/NHSNumber")]
+    assert errors[0].expression and "identifier" in errors[0].expression
+
+
+def test_two_cme_children_give_two_children_and_two_concerns() -> None:
+    records = run(NAME, "cme-two-children-excluded-and-missing-from-home.xml")
+    assert [r.key for r in records] == ["A201103510006", "B201100709002"]
+    assert [r.location for r in records] == [f"{CME_CHILD}[1]", f"{CME_CHILD}[2]"]
+    children = [c for r in records for c in _named(r, "missingChild")]
+    concerns = [c for r in records for c in _named(r, "missingConcern")]
+    assert len(children) == 2 and len(concerns) == 2
+    assert len({c.reference for c in children}) == 2
+    for record in records:
+        child, = _named(record, "missingChild")
+        concern, = _named(record, "missingConcern")
+        assert concern.resource["subject"] == {"reference": child.reference}
+    reuben, jayden = (c.resource for c in children)
+    assert "extension" in reuben  # no NHS number: the reason why not (child-1)
+    assert {e["valueCodeableConcept"]["coding"][0]["code"] for e in reuben["extension"]} == \
+        {"nhs-number-not-known"}
+    assert "extension" not in jayden
+    # A reason the ConceptMap sends to two concerns (CME06) gives both, beside the local code.
+    codes = [[c["code"] for c in x.resource["category"][0]["coding"] if c["system"] == IRT]
+             for x in concerns]
+    assert codes == [["missing-education"], ["missing-education", "missing-from-home"]]
+
+
+def test_cme_reason_without_a_concern_category_raises_no_concern() -> None:
+    tree = _read("cme-zahra-hussain-whereabouts-unknown.xml").tree
+    child = tree["CMENotification"]["Children"]["CMEChild"]
+    child["CMEReason"] = "CME03"  # elective home education: unmapped on purpose
+    record = _map(tree)[0]
+    assert not record.rejected and not _named(record, "missingConcern")
+    assert len(_named(record, "missingChild")) == 1
+    assert f"{CME_CHILD}/CMEReason" in {i.native for i in record.issues
+                                        if i.message_id == "map-not-carried"}
+    child["CMEReason"] = "CME99"
+    record = _map(tree)[0]
+    assert [(i.message_id, i.native) for i in record.issues if i.severity == "warning"
+            and i.message_id.startswith("map-")] == \
+        [("map-check-cme-reason-known", f"{CME_CHILD}/CMEReason")]
+    child["CMEReason"], child["ChildIdentifiers"]["DOB"] = "CME02", "2021-01-01"
+    record = _map(tree)[0]
+    assert [(i.message_id, i.native) for i in record.issues if i.severity == "error"] == \
+        [("map-check-cme-compulsory-school-age", f"{CME_CHILD}/ChildIdentifiers/DOB")]
+
+
+@pytest.mark.parametrize("sample", [s for s in CME if s["expected"] == "accept"],
+                         ids=lambda s: s["file"])
+def test_cme_round_trip(sample: dict) -> None:
+    document = _read(sample["file"])
+    natives = native_records(agency(NAME).mapping, document)
+    records = run(NAME, sample["file"])
+    fmt = agency(NAME).format
+    for (native, _), record in zip(natives, records, strict=True):
+        rendered = render_back(NAME, record)
+        reparsed = fmt.read(fmt.render(rendered)).tree
+        assert list(reparsed) == ["CMENotification"]
+        for tree in (rendered, reparsed):
+            children = _cme_children(tree)
+            assert len(children) == 1
+            assert_round_trip(NAME, native, children[0])
+            for key in ("CMEReason", "DateIdentified"):
+                assert children[0][key] == native[key]
+            assert children[0]["ChildIdentifiers"]["UPN"] == native["ChildIdentifiers"]["UPN"]
 
 
 def _map(tree: Any) -> list[Any]:

@@ -104,3 +104,14 @@ def test_a_document_with_no_record_is_rejected_with_its_schema_errors() -> None:
     [record] = transform(from_json(MAP), document, schema, codes, "agency-1")
     assert record.rejected
     assert [i.message_id for i in record.issues] == ["map-native-schema"]
+
+
+def test_a_broken_expression_rejects_the_record_it_cannot_read() -> None:
+    broken = {**MAP, "checks": [{"id": "bad", "expression": "%nowhere.exists()",
+                                 "message": "never"}]}
+    codes, _ = tools()
+    document = FORMATS["json"].read(__import__("json").dumps(DOCUMENT).encode())
+    family, _ = transform(from_json(broken), document, {}, codes, "agency-1")
+    assert family.rejected
+    assert [i.message_id for i in family.issues if i.severity == "error"] == \
+        ["map-expression-failed"]
