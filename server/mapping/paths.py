@@ -120,7 +120,18 @@ def get(tree: Any, path: Path) -> tuple[Any, Pointer] | None:
     """Return the value at `path` and its pointer (keys and list positions), or None."""
     node: Any = tree
     pointer_: Pointer = ()
+    single = False  # after [~] on a field sent once: the field is its only repetition
     for atom in path.atoms:
+        if single:
+            single = False
+            if isinstance(atom, Index):  # [~][0] is the field itself; [~][1] is nothing
+                if atom.position:
+                    return None
+                continue
+        if isinstance(atom, Repetitions) and node not in (None, "") \
+                and repetitions(node) is not node:
+            single = True
+            continue
         step = _step(node, atom)
         if step is None:
             return None
@@ -136,6 +147,9 @@ def each(tree: Any, path: Path) -> list[tuple[Any, Pointer]]:
     if found is None or found[0] in (None, "", [], {}):
         return []
     value, pointer = found
+    if path.atoms and isinstance(path.atoms[-1], Repetitions) \
+            and repetitions(value) is not value:
+        return [(value, pointer)]  # a field sent once: one repetition, the field itself
     if isinstance(value, list):
         return [(item, (*pointer, i)) for i, item in enumerate(value)
                 if item not in (None, "", [], {})]

@@ -92,7 +92,7 @@ def _render(mapping: Mapping, resource_map: ResourceMap, resources: dict[str, li
         chosen = chosen[:1]
     for resource in chosen:
         place = parent
-        holder: dict[str, Any] = {"item": {}}
+        holder: dict[str, Any] = {"item": None}  # a dict, list or text: what its rules write
         if resource_map.each:
             place = _Place(holder, parent.record, parent.document)
         variables = {"agency": agency_id, "resource": resource}
@@ -101,7 +101,7 @@ def _render(mapping: Mapping, resource_map: ResourceMap, resources: dict[str, li
         for child in resource_map.children:
             _render(mapping, child, resources, place, codes, agency_id, out,
                     (resource_map.name, resource))
-        if resource_map.each:
+        if resource_map.each and holder["item"] not in (None, {}, []):
             _append_at(parent, resource_map.each, holder["item"])
 
 

@@ -94,7 +94,7 @@ def test_unknown_referral_reason_keeps_the_text_and_raises_no_concern() -> None:
     assert not record.rejected
     referral = resources(record, "referral")[0]
     assert referral["reasonCode"] == [{"text": "Online contact with unknown adult"}]
-    assert not resources(record, "concern") and not resources(record, "concern2")
+    assert not resources(record, "concern")
     assert any(i.message_id == "map-check-reason-has-concern" and i.native == "RF1-10"
                and i.severity == "warning" for i in record.issues)
 
@@ -110,10 +110,72 @@ def test_referral_and_concerns() -> None:
     assert referral["requester"] == {"reference": "Organization/test-agency"}
     assert concern["category"][0]["coding"][0]["code"] == "PHY"
     record = run(NAME, "ref-i12-lily-mae-escapes-trailing-fields.hl7")[0]
-    assert [c["code"]["coding"][0]["code"] for name in ("concern", "concern2")
-            for c in resources(record, name)] == ["SG02", "SG10"]
+    assert [c["code"]["coding"][0]["code"] for c in resources(record, "concern")] == \
+        ["SG02", "SG10"]
     note = resources(record, "referral")[0]["note"][0]["text"]
     assert "little food & unsafe" in note and "ok | don't" in note and "threshold ^ level" in note
+
+
+THREE_REASONS = ("SG02^Suspected neglect^L~SG10^Was not brought^L"
+                 "~SG06^Risk of child sexual exploitation^L")
+
+
+def with_reasons(reasons: str) -> str:
+    """The health visitor's referral (a sample) with RF1-10 replaced by `reasons`."""
+    text = (MAPPINGS / NAME / "samples" / "ref-i12-lily-mae-escapes-trailing-fields.hl7") \
+        .read_text()
+    assert "SG02^Suspected neglect^L~SG10^Was not brought^L" in text
+    return text.replace("SG02^Suspected neglect^L~SG10^Was not brought^L", reasons)
+
+
+def test_every_reason_is_a_concern() -> None:
+    record = map_message(with_reasons(THREE_REASONS))[0]
+    assert not record.rejected, record.issues
+    check_invariants([record], children=1)
+    child, = resources(record, "child")
+    concerns = resources(record, "concern")
+    assert [c["code"]["coding"][0]["code"] for c in concerns] == ["SG02", "SG10", "SG06"]
+    assert [c["code"]["text"] for c in concerns] == \
+        ["Suspected neglect", "Was not brought", "Risk of child sexual exploitation"]
+    assert [c["category"][0]["coding"][0]["code"] for c in concerns] == ["NEG", "NEG", "11A"]
+    assert concerns[2]["code"]["coding"][1]["system"] == "http://snomed.info/sct"
+    assert len({c["id"] for c in concerns}) == 3
+    assert all(c["subject"] == {"reference": f"Patient/{child['id']}"} for c in concerns)
+    assert resources(record, "referral")[0]["reasonCode"] == [{"text": "Suspected neglect"}]
+    assert not [i for i in record.issues
+                if i.severity in ("error", "warning") and i.message_id.startswith("map-")]
+    # the reasons the Concerns carry are not reported as dropped
+    assert not [i for i in record.issues
+                if i.message_id == "map-not-carried" and i.native.startswith("RF1-10")
+                and "coding system L" not in i.message]
+
+
+def test_an_unmapped_reason_among_several_raises_no_concern() -> None:
+    record = map_message(with_reasons("SG02^Suspected neglect^L"
+                                      "~SG77^Online contact with unknown adult^L"
+                                      "~SG10^Was not brought^L"))[0]
+    assert not record.rejected, record.issues
+    assert [c["code"]["coding"][0]["code"] for c in resources(record, "concern")] == \
+        ["SG02", "SG10"]
+    warnings = [i for i in record.issues
+                if i.severity == "warning" and i.message_id.startswith("map-")]
+    assert [(i.message_id, i.native) for i in warnings] == \
+        [("map-check-reason-has-concern", "RF1-10")]
+
+
+def test_three_reasons_round_trip() -> None:
+    record = map_message(with_reasons(THREE_REASONS))[0]
+    rendered = render_back(NAME, record)
+    field = paths.get(rendered, paths.parse("segments[id=RF1].fields[9]"))
+    assert field is not None
+    assert [r[:2] for r in field[0]] == [["SG02", "Suspected neglect"],
+                                         ["SG10", "Was not brought"],
+                                         ["SG06", "Risk of child sexual exploitation"]]
+    text = agency(NAME).format.render(stamped(rendered, ["REF", "I12"])).decode()
+    assert "|SG02^Suspected neglect~SG10^Was not brought~SG06^Risk of child sexual" in text
+    again = map_message(text)[0]
+    assert not again.rejected, again.issues
+    assert without_ids(again)["concern"] == without_ids(record)["concern"]
 
 
 def test_nhs_number_from_every_place_it_is_sent() -> None:
@@ -176,6 +238,8 @@ def assert_rooted_round_trip(native: Any, record: MappedRecord, rendered: Any) -
     made = {r.name for r in record.resources}
     for resource_map in agency(NAME).mapping.resources:
         if resource_map.name not in made:  # its `when` did not hold: nothing to send back
+            continue
+        if resource_map.each:  # per-item paths: the Concerns' own round trip checks them
             continue
         for rule in resource_map.rules:
             if rule.native is None or rule.loss or rule.one_way:

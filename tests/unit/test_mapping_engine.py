@@ -170,3 +170,12 @@ def test_hl7_repetitions_are_one_or_many() -> None:
     written: dict = {}
     paths.assign(written, path, [["A", "a"], ["B", "b"]])
     assert written == {"f": [["A", "a"], ["B", "b"]]}
+
+
+def test_a_field_sent_once_is_its_own_only_repetition() -> None:
+    one = {"f": ["SG02", "Neglect", "L"]}
+    assert paths.each(one, paths.parse("f[~]")) == [(["SG02", "Neglect", "L"], ("f",))]
+    assert paths.get(one, paths.parse("f[~][0][1]")) == ("Neglect", ("f", 1))
+    assert paths.get(one, paths.parse("f[~][1]")) is None
+    two = {"f": [["A", "a"], ["B", "b"]]}
+    assert paths.get(two, paths.parse("f[~][1][0]")) == ("B", ("f", 1, 0))
