@@ -113,9 +113,12 @@ class Server:
 
 
 def start_server(label: str, uri: str, database: str, workers: int, data_dir: Path,
-                 auth: bool) -> Server:
+                 auth: bool, enforce_profiles: bool = False) -> Server:
+    """Start `cradle serve` on a free port and wait until it is ready (profile enforcement
+    off by default: these benches measure security, not validation)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLE_")}
-    env.update({"CRADLE_LOG_LEVEL": "warning", "CRADLE_ENFORCE_PROFILES": "false",
+    env.update({"CRADLE_LOG_LEVEL": "warning",
+                "CRADLE_ENFORCE_PROFILES": "true" if enforce_profiles else "false",
                 "CRADLE_DATABASE": database, "CRADLE_AUTH": "true" if auth else "false",
                 "CRADLE_RATE_LIMIT": "1000000/minute"})
     port = free_port()

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +39,13 @@ from pymongo import AsyncMongoClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import auth_bench  # noqa: E402
 from bench.auth_bench import Server, agency_token  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.interactions.admin import signing_key  # noqa: E402
 from server.security.scopes import Scopes  # noqa: E402
 from server.security.tokens import TokenService  # noqa: E402
-from server.store.embedded import EmbeddedDatabase, free_port  # noqa: E402
+from server.store.embedded import EmbeddedDatabase  # noqa: E402
 
 AGENCY_TYPE = "https://cradle.example/fhir/CodeSystem/agency-type"
 AGENCY_PROFILE = "https://cradle.example/fhir/StructureDefinition/Agency"
@@ -134,29 +134,10 @@ def adt_message(rng: random.Random, number: int, nhs: str) -> bytes:
 # --- the server -----------------------------------------------------------------------------
 
 def start_server(uri: str, workers: int, data_dir: Path) -> Server:
-    """`cradle serve` with auth on and profiles enforced (unlike auth_bench's, which turns
-    profile enforcement off): agency records are mapped onto profiled resources."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRADLE_")}
-    env.update({"CRADLE_LOG_LEVEL": "warning", "CRADLE_DATABASE": DATABASE,
-                "CRADLE_AUTH": "true", "CRADLE_RATE_LIMIT": "1000000/minute"})
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--mongo-uri", uri,
-         "--workers", str(workers), "--data-dir", str(data_dir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = Server("on", port, data_dir, process)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"cradle serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise SystemExit("cradle serve did not start")
+    """`cradle serve` with auth on and profiles enforced: agency records are mapped onto
+    profiled resources."""
+    return auth_bench.start_server("on", uri, DATABASE, workers, data_dir, auth=True,
+                                   enforce_profiles=True)
 
 
 def operator_token(data_dir: Path) -> str:

@@ -16,7 +16,6 @@ from tests.mappings.harness import (
     MAPPINGS,
     agency,
     assert_round_trip,
-    check_golden,
     render_back,
     run,
     samples,
@@ -26,21 +25,6 @@ from tests.mappings.invariants import check_invariants
 
 NAME = "connexions"
 SAMPLES = samples(NAME)
-
-
-@pytest.mark.parametrize("sample", SAMPLES, ids=[s["file"] for s in SAMPLES])
-def test_sample_maps_as_its_index_says(sample: dict) -> None:
-    records = run(NAME, sample["file"])
-    assert records, "no records read"
-    if sample["expected"] == "accept":
-        assert not [r for r in records if r.rejected], [i for r in records for i in r.issues]
-        check_invariants(records, children=len(records))
-    else:
-        rejected = [r for r in records if r.rejected]
-        assert rejected
-        errors = [i for r in rejected for i in r.issues if i.severity == "error"]
-        assert all(i.native for i in errors), "every error names its native place"
-    check_golden(NAME, sample["file"], records)
 
 
 def test_errors_point_at_the_cell() -> None:

@@ -18,7 +18,6 @@ from tests.mappings.harness import (
     MAPPINGS,
     agency,
     assert_round_trip,
-    check_golden,
     render_back,
     run,
     same_meaning,
@@ -44,21 +43,6 @@ def resources(record: MappedRecord, name: str) -> list[dict[str, Any]]:
 def map_message(text: str) -> list[MappedRecord]:
     codes, validator = tools()
     return map_native(agency(NAME), text.replace("\n", "\r").encode(), codes, validator, "t")
-
-
-@pytest.mark.parametrize("sample", SAMPLES, ids=[s["file"] for s in SAMPLES])
-def test_sample_maps_as_its_index_says(sample: dict) -> None:
-    records = run(NAME, sample["file"])
-    assert len(records) == 1, "one HL7 message is one record"
-    if sample["expected"] == "accept":
-        assert not [r for r in records if r.rejected], [i for r in records for i in r.issues]
-        check_invariants(records, children=1)
-    else:
-        rejected = [r for r in records if r.rejected]
-        assert rejected
-        errors = [i for r in rejected for i in r.issues if i.severity == "error"]
-        assert all(i.native for i in errors), "every error names its native place"
-    check_golden(NAME, sample["file"], records)
 
 
 def test_errors_point_at_the_field() -> None:

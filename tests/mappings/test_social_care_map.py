@@ -21,7 +21,6 @@ from tests.mappings.harness import (
     MAPPINGS,
     agency,
     assert_round_trip,
-    check_golden,
     render_back,
     run,
     samples,
@@ -62,22 +61,6 @@ def dates_only(tree: Any) -> Any:
 def ethnicity(child: dict[str, Any]) -> list[str]:
     found = extension(child, SD + "Extension-DfEEthnicity")
     return [c["code"] for c in found["valueCodeableConcept"]["coding"]] if found else []
-
-
-@pytest.mark.parametrize("sample", SAMPLES, ids=[s["file"] for s in SAMPLES])
-def test_sample_maps_as_its_index_says(sample: dict) -> None:
-    records = run(NAME, sample["file"])
-    assert records, "no records read"
-    if sample["expected"] == "accept":
-        assert not [r for r in records if r.rejected], [i for r in records for i in r.issues]
-        check_invariants(records, children=len(records))
-    else:
-        rejected = [r for r in records if r.rejected]
-        assert rejected
-        errors = [i for r in rejected for i in r.issues if i.severity == "error"]
-        assert all(i.native and i.native != "/" for i in errors), \
-            "every error names its native place"
-    check_golden(NAME, sample["file"], records)
 
 
 def test_errors_point_at_the_field() -> None:
