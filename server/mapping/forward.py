@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-
 from server.mapping import expressions, paths
 from server.mapping.codes import Codes
 from server.mapping.conversions import CONVERSIONS, ConversionError
 from server.mapping.formats import Document
 from server.mapping.ids import content_hash, resource_id
+from server.mapping.losses import blank, report_not_carried
 from server.mapping.mapfile import Check, Mapping, RecordKind, ResourceMap, Rule
+from server.mapping.native_schema import schema_issues
 from server.mapping.paths import Pointer
 from server.mapping.report import MappingIssue
 
@@ -107,14 +106,14 @@ def transform(mapping: Mapping, document: Document, schema: dict[str, Any], code
 def _transform(mapping: Mapping, document: Document, schema: dict[str, Any], codes: Codes,
                agency_id: str) -> list[MappedRecord]:
     found = _records(mapping, document)
-    schema_issues = _schema_issues(schema, document, [p for _, p, _ in found],
-                                   per_row=isinstance(document.tree, list))
+    by_record = schema_issues(schema, document, [p for _, p, _ in found],
+                              per_row=isinstance(document.tree, list))
     out: list[MappedRecord] = []
     for index, (record, pointer, kind) in enumerate(found):
         key = paths.get(record, kind.key or mapping.key)
         mapped = MappedRecord(index, pointer, None if key is None else str(key[0]),
                               document.locate(pointer), content_hash(record), kind=kind.name)
-        mapped.issues += schema_issues.get(pointer, []) + schema_issues.get(None, [])
+        mapped.issues += by_record.get(pointer, []) + by_record.get(None, [])
         if not mapped.rejected:
             try:
                 _map_record(mapping, document, record, pointer, mapped, codes, agency_id)
@@ -123,10 +122,10 @@ def _transform(mapping: Mapping, document: Document, schema: dict[str, Any], cod
                     "error", "exception", f"the {mapping.agency} map cannot read this record: "
                     f"{error}", "map-expression-failed", mapped.location))
         out.append(mapped)
-    if not found and schema_issues:
+    if not found and by_record:
         # No record at all, and the schema says why: the document itself is the rejected one.
         out.append(MappedRecord(0, (), None, document.locate(()), content_hash(document.tree),
-                                issues=[i for issues in schema_issues.values() for i in issues]))
+                                issues=[i for issues in by_record.values() for i in issues]))
     return out
 
 
@@ -140,7 +139,7 @@ def _map_record(mapping: Mapping, document: Document, record: Any, pointer: Poin
             builder.build(resource_map, scope)
     if mapped.rejected:
         return
-    _report_not_carried(mapping, document, record, pointer, mapped)
+    mapped.issues += report_not_carried(mapping, document, record, pointer, mapped.consumed)
     variables = dict(base)
     for resource in mapped.resources:
         variables.setdefault(resource.name, resource.resource)
@@ -230,7 +229,7 @@ class _Builder:
         native: tuple[Any, Pointer] | None = None
         if rule.native is not None:
             native = scope.get(rule.native)
-            if native is None or native[0] in (None, "", [], {}) or _blank(native[0]):
+            if native is None or native[0] in (None, "", [], {}) or blank(native[0]):
                 return
             self.mapped.consumed.add(native[1])
         value = self._value(rule, scope, native, variables)
@@ -291,78 +290,8 @@ class _Builder:
         self.mapped.issues.append(MappingIssue(severity, code, message, message_id, where))
 
 
-def _blank(value: Any) -> bool:
-    # FHIR strings need a non-space character: a cell of spaces is an empty cell.
-    return isinstance(value, str) and not value.strip()
-
-
-def _report_not_carried(mapping: Mapping, document: Document, record: Any, pointer: Pointer,
-                        mapped: MappedRecord) -> None:
-    """Every native value no rule read is reported (information): nothing is dropped silently.
-    A reason in the map's `unmapped` covers that element in every repeated item."""
-    consumed = mapped.consumed
-    exact: dict[Pointer, str] = {}  # paths with positions or matches: the place they name
-    by_name: list[tuple[tuple[str, ...], str]] = []  # plain key paths: in every repeated item
-    for text, why in mapping.unmapped.items():
-        path = paths.parse(text)
-        if all(isinstance(a, paths.Key) for a in path.atoms):
-            by_name.append((_names(path.atoms), why))
-        elif (found := paths.get(record, path)) is not None:
-            exact[found[1]] = why
-    for leaf in _leaves(record, pointer):
-        if any(leaf[:len(c)] == c for c in consumed):
-            continue
-        relative = leaf[len(pointer):]
-        names = tuple(str(step) for step in relative if not isinstance(step, int))
-        why = next((w for p, w in exact.items() if relative[:len(p)] == p), None) or next(
-            (w for keys, w in by_name if names[:len(keys)] == keys), "no rule carries it")
-        mapped.issues.append(MappingIssue(
-            "information", "informational", f"not carried into the common model: {why}",
-            "map-not-carried", document.locate(leaf)))
-
-
-def _names(atoms: tuple[paths.Atom, ...]) -> tuple[str, ...]:
-    return tuple(a.name for a in atoms if isinstance(a, paths.Key))
-
-
-def _leaves(node: Any, pointer: Pointer) -> list[Pointer]:
-    if isinstance(node, dict):
-        return [leaf for k, v in node.items() for leaf in _leaves(v, (*pointer, k))]
-    if isinstance(node, list):
-        return [leaf for i, v in enumerate(node) for leaf in _leaves(v, (*pointer, i))]
-    return [] if node in (None, "") or _blank(node) else [pointer]
-
-
 def _each(scope: _Scope, path: paths.Path) -> list[tuple[Any, Pointer]]:
     base, pointer = ((scope.document, ()) if path.root == "document" else
                      (scope.record, scope.record_pointer) if path.root == "record" else
                      (scope.item, scope.item_pointer))
     return [(item, pointer + where) for item, where in paths.each(base, path)]
-
-
-def _schema_issues(schema: dict[str, Any], document: Document, record_pointers: list[Pointer],
-                   per_row: bool) -> dict[Pointer | None, list[MappingIssue]]:
-    """Return schema errors by the record they fall in (None: the document as a whole)."""
-    validator = Draft202012Validator(schema)
-    out: dict[Pointer | None, list[MappingIssue]] = {}
-    targets = ([(row, (i,)) for i, row in enumerate(document.tree)] if per_row
-               else [(document.tree, ())])
-    for tree, base in targets:
-        for error in validator.iter_errors(tree):
-            error = _deepest(error)
-            pointer: Pointer = (*base, *error.absolute_path)
-            owner = next((p for p in sorted(record_pointers, key=len, reverse=True)
-                          if pointer[:len(p)] == p and (p or per_row)), None)
-            out.setdefault(owner, []).append(MappingIssue(
-                "error", "structure", f"does not match the native schema: {error.message}",
-                "map-native-schema", document.locate(pointer)))
-    return out
-
-
-def _deepest(error: ValidationError) -> ValidationError:
-    # oneOf/anyOf report at the top; the branch that got furthest names the real place.
-    # best_match prefers shallow errors, which picks the wrong branch of a top-level oneOf.
-    while error.context:
-        error = max(error.context, key=lambda e: (
-            len(e.absolute_path), e.validator not in ("type", "required", "oneOf", "anyOf")))
-    return error
