@@ -111,7 +111,9 @@ def _by_origin(services: Services, written: list[NewVersion],
         key = repr(sorted(source.items()))
         groups.setdefault(key, ([], source))[0].append(version)
     out = list(groups.values())
-    if opened:
+    if opened and len(out) == 1:  # one native record: its involvements share its Provenance
+        out[0][0].extend(opened)
+    elif opened:
         out.append((opened, {}))
     return out
 
