@@ -14,6 +14,7 @@ import uvicorn
 
 from server.cli.clients import app as clients_app
 from server.cli.clients import token
+from server.cli.conformance import app as conformance_app
 from server.cli.mappings import app as mappings_app
 from server.cli.mappings import map_file
 from server.cli.output import fail
@@ -31,6 +32,7 @@ app = typer.Typer(help="Cradle: FHIR R4 interoperability server for child protec
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(clients_app, name="clients")
 app.add_typer(mappings_app, name="mappings")
+app.add_typer(conformance_app, name="conformance")
 app.command(name="map")(map_file)
 app.command(name="token")(token)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
