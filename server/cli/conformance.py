@@ -10,10 +10,15 @@ from typing import Annotated
 import typer
 
 from server.cli.output import fail
+from server.conformance.coverage import Coverage, coverage, summary
+from server.conformance.html_report import as_html
+from server.conformance.junit import as_junit
 from server.conformance.model import Run
 from server.conformance.profiles import profile_validator
 from server.conformance.runner import run_suites
-from server.conformance.suites import load_suite, suite_names
+from server.conformance.suites import agency_suite, load_suite, suite_names
+from server.conformance.suppress import apply_suppressions
+from server.conformance.suppressions import Suppression, load_suppressions
 from server.conformance.testreport import as_testreport
 from server.errors import FhirError
 from server.fhir import json
@@ -32,16 +37,37 @@ def run(
     token: Annotated[str | None, typer.Option(
         help="Bearer token for the target [env CRADLE_CONFORMANCE_TOKEN]",
         envvar="CRADLE_CONFORMANCE_TOKEN")] = None,
+    native: Annotated[list[Path] | None, typer.Option(
+        help="A native export file for an agency:AGENCY suite (repeat for several)")] = None,
+    suppressions: Annotated[Path | None, typer.Option(
+        help="YAML file of accepted known issues: a failing test is suppressed by its test "
+             "id with a written justification; the reports list every one applied",
+        dir_okay=False)] = None,
 ) -> None:
-    """Run suites against TARGET; exit 0 only when every mandatory test passes."""
+    """Run suites against TARGET; exit 0 only when every mandatory test passes.
+
+    Suites: api, profiles, and agency:AGENCY (with --native files: the vendor's export)."""
     try:
-        suites = [load_suite(name) for name in (suite or ["api", "profiles"])]
+        suites = [agency_suite(name.split(":", 1)[1], list(native or []))
+                  if name.startswith("agency:") else load_suite(name)
+                  for name in (suite or ["api", "profiles"])]
+    except FhirError as error:
+        raise fail(str(error)) from None
+    except OSError as error:
+        raise fail(f"cannot read a native file: {error.strerror or error}") from None
+    try:
+        accepted = load_suppressions(suppressions) if suppressions is not None else []
     except FhirError as error:
         raise fail(str(error)) from None
     result = asyncio.run(run_suites(target, suites, token, profile_validator()))
+    applied = apply_suppressions(result, accepted)
+    for unused, why in applied.unused:
+        typer.echo(f"cradle: warning: suppression {unused.id} not applied: {why}", err=True)
+    rows = coverage(result)
     _print(result)
+    typer.echo(summary(rows))
     if out is not None:
-        _write_reports(result, out)
+        _write_reports(result, out, list(applied.used), rows)
     raise typer.Exit(0 if result.passed else 1)
 
 
@@ -67,10 +93,14 @@ def _print(result: Run) -> None:
                + ("CONFORMANT" if result.passed else "NOT CONFORMANT"))
 
 
-def _write_reports(result: Run, out: Path) -> None:
+def _write_reports(result: Run, out: Path, suppressions: list[Suppression] | None = None,
+                   rows: list[Coverage] | None = None) -> None:
+    """Write testreport.json (FHIR TestReport), junit.xml and report.html into `out`."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "testreport.json").write_bytes(json.dumps(as_testreport(result)))
+        (out / "junit.xml").write_bytes(as_junit(result))
+        (out / "report.html").write_text(as_html(result, suppressions, rows), encoding="utf-8")
     except OSError as error:
         raise fail(f"cannot write reports to {out}: {error.strerror or error}") from None
     typer.echo(f"reports written to {out}", err=True)

@@ -16,7 +16,9 @@ class Step:
     present), `fhirpath` (expressions that must all be true over the body), `conforms`
     (the body must validate against the profiles), `outcome` (the body is an
     OperationOutcome with an issue carrying an expression). `save` names FHIRPath results to
-    reuse as `${name}` in later steps.
+    reuse as `${name}` in later steps (`$body`: the answer's text). A URL starting `~/` is
+    relative to the server root rather than the FHIR base (agency endpoints); a `bytes` body is
+    sent as it is (a vendor's native file).
     """
 
     method: str

@@ -37,6 +37,11 @@ class Target:
     client: httpx.AsyncClient
     claims: set[str] = field(default_factory=set)  # "Patient.create", "Patient.search:name"…
 
+    @property
+    def root(self) -> str:
+        """The server root: the FHIR base without its last path segment (`…/fhir`)."""
+        return self.base.rsplit("/", 1)[0] if self.base.count("/") > 2 else self.base
+
 
 async def run_suites(base: str, suites: Sequence[Suite], token: str | None = None,
                      validate: Validate | None = None,
@@ -63,9 +68,17 @@ async def run_suites(base: str, suites: Sequence[Suite], token: str | None = Non
 async def run_test(target: Target, test: Test, validate: Validate | None) -> TestResult:
     """Return the result of one test: its steps in order, stopping at the first failure."""
     missing = [need for need in test.needs if need not in target.claims]
-    if missing:
+    if missing and not target.claims:
+        return TestResult(test, "fail", "the target's CapabilityStatement (GET [base]/metadata) "
+                          "could not be read, so nothing it supports is known",
+                          "conformance-no-capabilities")
+    if missing and all(".search:" in need for need in missing):
+        # Search parameters are tested where claimed: not claiming one is allowed.
         return TestResult(test, "skip", f"the target does not claim {', '.join(missing)}",
                           "conformance-not-claimed")
+    if missing:
+        return TestResult(test, "fail", f"the target does not claim {', '.join(missing)}, "
+                          "which the standard requires", "conformance-required-not-claimed")
     # ${run}: unique per test run, so identifiers never collide with a target's other data
     variables: dict[str, str] = {"run": uuid.uuid4().hex[:12]}
     exchange: Exchange | None = None
@@ -74,6 +87,9 @@ async def run_test(target: Target, test: Test, validate: Validate | None) -> Tes
             exchange, body = await _send(target, step, variables)
             _expect(step, exchange, body, validate, variables)
             for name, expression in step.save.items():
+                if expression == "$body":  # the answer as text (a native document)
+                    variables[name] = exchange.response_body or ""
+                    continue
                 found = evaluate(body, expression) if isinstance(body, dict) else []
                 if not found:
                     raise StepFailed("conformance-nothing-to-save",
@@ -112,13 +128,17 @@ async def _send(target: Target, step: Step,
     url = _fill(step.url, variables)
     headers = {k: _fill(v, variables) for k, v in step.headers.items()}
     content: bytes | None = None
-    if step.body is not None:
+    if isinstance(step.body, bytes):  # a vendor's native file, sent as it is
+        content = step.body
+    elif step.body is not None:
         body = step.body
         if isinstance(body, str) and body.startswith("fixture:"):
             body = fixture(body.removeprefix("fixture:"))
         text = body if isinstance(body, str) else json.dumps(body)
         content = _fill(text, variables).encode()
         headers.setdefault("Content-Type", FHIR_JSON)
+    if url.startswith("~/"):  # relative to the server root, not the FHIR base
+        url = target.root + url[1:]
     response = await target.client.request(step.method, url, content=content, headers=headers)
     try:
         parsed: Any = response.json() if response.content else None
@@ -170,8 +190,10 @@ def _said(body: Any) -> str:
     """What an OperationOutcome answer said, for the failure message."""
     if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
         issues = body.get("issue") or [{}]
-        first = issues[0]
-        where = f" at {', '.join(first['expression'])}" if first.get("expression") else ""
+        worst = [i for i in issues if i.get("severity") in ("fatal", "error")]
+        first = (worst or issues)[0]
+        places = first.get("location") or first.get("expression") or []
+        where = f" at {', '.join(places)}" if places else ""
         return f": {first.get('diagnostics') or first.get('code', '')}{where}"
     return ""
 

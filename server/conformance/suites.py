@@ -29,8 +29,10 @@ from typing import Any
 import yaml
 
 import server
+from server.conformance.generated import agency_tests, generate
 from server.conformance.model import Json, Step, Suite, Test
 from server.errors import Invalid
+from server.mapping.catalog import load_agencies
 
 
 def default_conformance_dir() -> Path:
@@ -57,11 +59,27 @@ def load_suite(name: str, directory: Path | None = None) -> Suite:
                       f"{', '.join(suite_names(root))})")
     data = _read(file)
     try:
-        tests = tuple(_test(t) for t in data["tests"])
+        tests = tuple(_test(t) for t in data.get("tests") or [])
+        tests += tuple(t for spec in data.get("generate") or [] for t in generate(spec))
         return Suite(data["suite"], data.get("title", name), data.get("description", ""),
                      tests, str(data.get("version", "1.0.0")))
     except (KeyError, TypeError, ValueError) as error:
         raise Invalid(f"{file}: malformed suite: {error!r}") from None
+
+
+def agency_suite(agency: str, files: list[Path]) -> Suite:
+    """Return the `agency:AGENCY` suite for a vendor's native export `files`; raises Invalid
+    for an agency Cradle has no mapping for, or no files."""
+    agencies = load_agencies()
+    if agency not in agencies:
+        raise Invalid(f"no agency mapping named '{agency}' (known: {', '.join(agencies)})")
+    if not files:
+        raise Invalid(f"the agency:{agency} suite needs the vendor's native export files "
+                      "(--native FILE)")
+    media = agencies[agency].format.media_types[0]
+    return Suite(f"agency:{agency}", f"{agency} native exports map onto the standard",
+                 f"Each export file maps cleanly on the target and round-trips ({agency}).",
+                 tuple(agency_tests(agency, media, files)))
 
 
 def load_requirements(directory: Path | None = None) -> dict[str, Json]:

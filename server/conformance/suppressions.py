@@ -39,6 +39,8 @@ def load_suppressions(file: Path) -> list[Suppression]:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
         raise Invalid(f"{file}: cannot read suppressions: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("suppressions") or [], list):
+        raise Invalid(f"{file}: expected 'suppressions:' followed by a list")
     out: list[Suppression] = []
     for number, entry in enumerate(data.get("suppressions") or [], 1):
         if not isinstance(entry, dict) or set(entry) - {"id", "expression", "justification"}:
@@ -46,9 +48,9 @@ def load_suppressions(file: Path) -> list[Suppression]:
                           "justification are allowed")
         ident, why = entry.get("id"), str(entry.get("justification") or "").strip()
         expression = entry.get("expression")
-        if not ident or not why:
-            raise Invalid(f"{file}: suppression {number}: needs an id and a written "
-                          "justification")
+        if not ident or not why or "*" in str(ident):
+            raise Invalid(f"{file}: suppression {number}: needs one id (no wildcards) and a "
+                          "written justification")
         if expression is not None and ("*" in str(expression) or not str(expression)):
             raise Invalid(f"{file}: suppression {number}: the expression must name one "
                           "element (no wildcards)")
