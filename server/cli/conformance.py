@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from server.cli.conformance_files import validate
 from server.cli.output import fail
 from server.conformance.coverage import Coverage, coverage, summary
 from server.conformance.html_report import as_html
@@ -25,6 +26,7 @@ from server.fhir import json
 
 app = typer.Typer(help="The conformance kit: prove a system speaks the Cradle standard.",
                   no_args_is_help=True)
+app.command(name="validate")(validate)
 
 
 @app.command()
