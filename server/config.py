@@ -41,6 +41,10 @@ class Settings:
     public_url: str | None = None  # the URL clients use, e.g. https://cradle.example (behind
     # a proxy): the token URL clients sign their assertions for is PUBLIC_URL/auth/token
     ssl_keyfile: Path | None = None
+    # FHIR base URL prefixes POST /conformance/runs may test: the server calls no other URL
+    conformance_targets: tuple[str, ...] = ()
+    test_faults: tuple[str, ...] = ()  # deliberate faults (server/api/faults.py): for testing
+    # the conformance kit only; never in production
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -60,7 +64,8 @@ class Settings:
             "RATE_LIMIT": ("rate_limit", str), "TOKEN_RATE_LIMIT": ("token_rate_limit", str),
             "CORS_ORIGINS": ("cors_origins", _origins),
             "SSL_CERTFILE": ("ssl_certfile", Path), "SSL_KEYFILE": ("ssl_keyfile", Path),
-            "PUBLIC_URL": ("public_url", str),
+            "PUBLIC_URL": ("public_url", str), "TEST_FAULTS": ("test_faults", _names),
+            "CONFORMANCE_TARGETS": ("conformance_targets", _names),
         }
         for suffix, (name, convert) in conversions.items():
             raw = env.get(ENV_PREFIX + suffix)
@@ -90,6 +95,9 @@ class Settings:
 def _origins(raw: str) -> tuple[str, ...]:
     """Parse a comma-separated list of CORS origins."""
     return tuple(o.strip() for o in raw.split(",") if o.strip())
+
+
+_names = _origins  # any comma-separated list of names (test faults)
 
 
 def _boolean(raw: str) -> bool:

@@ -32,9 +32,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedDatab
 def settings(database: EmbeddedDatabase, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # Profiles are not enforced here: these tests exchange plain R4 resources of every type;
     # tests/api/test_profiles_api.py runs a second app with enforcement on.
+    port = free_port()
     return Settings(mongo_uri=database.uri, data_dir=tmp_path_factory.mktemp("data"),
-                    port=free_port(), max_body_bytes=256 * 1024, log_level="warning",
-                    enforce_profiles=False, token_rate_limit="100000/minute")
+                    port=port, max_body_bytes=256 * 1024, log_level="warning",
+                    enforce_profiles=False, token_rate_limit="100000/minute",
+                    conformance_targets=(f"http://127.0.0.1:{port}/",))
 
 
 @pytest.fixture(scope="session")

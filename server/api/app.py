@@ -10,7 +10,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from server import __version__
-from server.api import agency_routes, auth_routes, fhir_routes, health, operation_routes
+from server.api import (
+    agency_routes,
+    auth_routes,
+    conformance_routes,
+    fhir_routes,
+    health,
+    operation_routes,
+)
+from server.api.faults import install_faults, relax_services
 from server.api.hardening import install_hardening
 from server.api.openapi import install_openapi
 from server.api.outcomes import install_handlers
@@ -76,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
+        relax_services(services, settings.test_faults)  # testing the conformance kit only
         app.state.services = services
         followers = [asyncio.create_task(follow_changes(services)),
                      asyncio.create_task(follow_revocations(services))]
@@ -92,10 +101,12 @@ def create_app(settings: Settings) -> FastAPI:
     install_handlers(app)
     install_hardening(app, settings)
     install_openapi(app)
+    install_faults(app, settings.test_faults)  # nothing unless CRADLE_TEST_FAULTS is set
     app.state.rate_limits = RateLimits(settings.rate_limit, settings.token_rate_limit)
     load_all()
     app.include_router(health.router)
     app.include_router(agency_routes.router)
+    app.include_router(conformance_routes.router)
     app.include_router(auth_routes.router)  # before fhir_routes: `.well-known` is no type
     app.include_router(operation_routes.router)  # before fhir_routes: `$name` is no id
     app.include_router(fhir_routes.router)

@@ -15,7 +15,8 @@ class Step:
     `expect` keys: `status` (int or list), `resourceType`, `headers` (names that must be
     present), `fhirpath` (expressions that must all be true over the body), `conforms`
     (the body must validate against the profiles), `outcome` (the body is an
-    OperationOutcome with an issue carrying an expression). `save` names FHIRPath results to
+    OperationOutcome; `names-element`: an error issue carries a FHIRPath
+    expression). `save` names FHIRPath results to
     reuse as `${name}` in later steps (`$body`: the answer's text). A URL starting `~/` is
     relative to the server root rather than the FHIR base (agency endpoints); a `bytes` body is
     sent as it is (a vendor's native file).

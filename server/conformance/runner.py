@@ -172,10 +172,11 @@ def _expect(step: Step, exchange: Exchange, body: Any, validate: Validate | None
         found = body.get("resourceType") if isinstance(body, dict) else "no FHIR JSON"
         raise StepFailed("conformance-resource-type", f"expected a {kind}, got {found}")
     if expect.get("outcome"):
-        _expect_outcome(body)
+        _expect_outcome(body, named=expect["outcome"] == "names-element")
     for expression in (_fill(e, variables) for e in _list(expect.get("fhirpath"))):
         if not isinstance(body, dict) or evaluate(body, expression) != [True]:
-            raise StepFailed("conformance-fhirpath", f"expected {expression} to be true")
+            raise StepFailed("conformance-fhirpath",
+                             f"expected {expression} to be true{_actual(body, expression)}")
     if expect.get("conforms") and validate is not None and isinstance(body, dict):
         for resource in _resources(body):
             errors = validate(resource)
@@ -184,6 +185,21 @@ def _expect(step: Step, exchange: Exchange, body: Any, validate: Validate | None
                 raise StepFailed("conformance-not-conformant",
                                  f"{resource.get('resourceType')}/{resource.get('id')} does "
                                  f"not conform: {message} ({message_id} at {where})")
+
+
+_COMPARISON = re.compile(r"^(.+?)\s*(=|!=|>=|<=|>|<)\s*[^=]+$")
+
+
+def _actual(body: Any, expression: str) -> str:
+    """For `X = Y`-like expressions, what X actually was, so the vendor sees the value."""
+    found = _COMPARISON.match(expression)
+    if not isinstance(body, dict) or not found or " and " in expression:
+        return ""
+    try:
+        value = evaluate(body, found.group(1))
+    except Exception:  # fhirpathpy raises many types; the message is only a hint
+        return ""
+    return f" (it is {value[0] if len(value) == 1 else value})"
 
 
 def _said(body: Any) -> str:
@@ -198,7 +214,7 @@ def _said(body: Any) -> str:
     return ""
 
 
-def _expect_outcome(body: Any) -> None:
+def _expect_outcome(body: Any, named: bool) -> None:
     if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
         raise StepFailed("conformance-no-outcome",
                          "an error must be answered with an OperationOutcome")
@@ -206,6 +222,11 @@ def _expect_outcome(body: Any) -> None:
     if not issues or not all(i.get("severity") and i.get("code") for i in issues):
         raise StepFailed("conformance-outcome-issue",
                          "the OperationOutcome needs issues with severity and code")
+    if named and not any(i.get("expression") for i in issues
+                         if i.get("severity") in ("error", "fatal")):
+        raise StepFailed("conformance-outcome-no-expression",
+                         "the OperationOutcome must name the offending element "
+                         "(issue.expression, FHIRPath)")
 
 
 def _resources(body: Json) -> list[Json]:
