@@ -4,14 +4,26 @@ with an OperationOutcome)."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
-from server.conformance.model import Json, Step, Test
-from server.profiles.loader import default_profile_dir, read_object
+from fhirpathpy import evaluate
+from fhirpathpy.models import models
 
+from server.conformance.data import fixture
+from server.conformance.model import Json, Step, Test
+from server.conformance.search_values import as_search, without_resolve
+from server.profiles.loader import build_definitions, default_profile_dir, read_object
+from server.search.registry import SearchParameterRegistry
+
+FHIR_MODEL = models["r4"]
 # Which requirement each example folder exercises.
 _REQUIREMENTS = {"Child": "profile-child", "Referral": "profile-referral",
                  "Concern": "profile-concern"}
+
+
+# Generated when the suite runs, from what the target claims.
+AT_RUN_TIME = frozenset({"claimed-searches"})
 
 
 def generate(spec: Json, directory: Path | None = None) -> list[Test]:
@@ -20,6 +32,18 @@ def generate(spec: Json, directory: Path | None = None) -> list[Test]:
     if spec.get("kind") == "profile-examples":
         return _profile_examples(directory or default_profile_dir() / "examples")
     raise ValueError(f"unknown generated tests {spec.get('kind')!r}")
+
+
+def generate_for_target(spec: Json, claims: set[str]) -> list[Test]:
+    """Return the tests of a run-time `generate` entry for a target claiming `claims`."""
+    if spec.get("kind") == "claimed-searches":
+        return claimed_search_tests(claims, _registry())
+    raise ValueError(f"unknown generated tests {spec.get('kind')!r}")
+
+
+@cache
+def _registry() -> SearchParameterRegistry:
+    return SearchParameterRegistry(build_definitions())
 
 
 def _profile_examples(root: Path) -> list[Test]:
@@ -119,3 +143,58 @@ def agency_tests(agency: str, media_type: str, files: list[Path]) -> list[Test]:
                    Step("POST", records + "?dry-run=true", "${rendered}", headers,
                         {"status": 200, "fhirpath": [all_stored.format("would-store")]}))))
     return tests
+
+
+# The record each searched type is created from, and what it must be created after.
+_SEARCHED = {"Patient": "child.json", "Flag": "concern.json", "ServiceRequest": "referral.json"}
+_SEARCH_TYPES = ("token", "string", "date", "reference", "uri", "number")
+
+
+def claimed_search_tests(claims: set[str], registry: SearchParameterRegistry) -> list[Test]:
+    """One test per search parameter the target claims for Child (Patient), Referral
+    (ServiceRequest) and Concern (Flag): the record the kit creates is found by the value it
+    holds, and not found by a value it does not (a server ignoring the parameter fails)."""
+    tests: list[Test] = []
+    for kind, fixture_name in _SEARCHED.items():
+        resource = fixture(fixture_name)
+        for claim in sorted(c for c in claims if c.startswith(f"{kind}.search:")):
+            name = claim.split(":", 1)[1]
+            param = registry.get(kind, name)
+            if param is None or param.type not in _SEARCH_TYPES or not param.expression \
+                    or not _searchable(resource, param.type, param.expression):
+                continue
+            tests.append(_search_test(kind, fixture_name, name, param.type, param.expression))
+    return tests
+
+
+def _searchable(resource: Json, type_: str, expression: str) -> bool:
+    """True when the kit's record holds a value this parameter can find it by."""
+    try:
+        found = evaluate(resource, without_resolve(expression), None, FHIR_MODEL)
+    except Exception:  # an expression fhirpathpy cannot run: no test rather than a false one
+        return False
+    return bool(found) and as_search(type_, found[0]) is not None
+
+
+def _search_test(kind: str, fixture_name: str, name: str, type_: str, expression: str) -> Test:
+    child = Step("POST", "/Patient", "fixture:child.json", expect={"status": 201},
+                 save={"child": "id"})
+    made = Step("POST", f"/{kind}", f"fixture:{fixture_name}", expect={"status": 201},
+                save={"made": "id", "value": f"search:{type_}:{expression}",
+                      "other": f"search-other:{type_}:{expression}"})
+    found = "entry.where(search.mode = 'match').resource.where(id = '${made}')"
+    steps = ([] if kind == "Patient" else [child]) + [
+        made,
+        Step("GET", f"/{kind}?{name}=${{value}}&_count=1000",
+             expect={"status": 200, "resourceType": "Bundle", "fhirpath": [f"{found}.exists()"]}),
+        Step("GET", f"/{kind}?{name}=${{other}}&_count=1000",
+             expect={"status": 200, "fhirpath": [f"{found}.empty()"]})]
+    return Test(
+        id=f"api-search-{kind}-{name}", mandatory=True,
+        title=f"{kind}?{name}= finds the record holding the value, and only such records",
+        description=f"The target claims the {type_} search parameter {name} for {kind}: a "
+                    "record the kit creates is found by its own value and not by another.",
+        requirements=("rest-search",), needs=(f"{kind}.create", f"{kind}.search:{name}"),
+        fix=f"Implement {kind}?{name} as its SearchParameter defines ({expression}), or stop "
+            "claiming it in the CapabilityStatement.",
+        steps=tuple(steps))

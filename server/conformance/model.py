@@ -51,6 +51,7 @@ class Suite:
     description: str
     tests: tuple[Test, ...]
     version: str = "1.0.0"
+    at_run_time: tuple[Json, ...] = ()  # generate entries that need the target's claims
 
 
 @dataclass(frozen=True)

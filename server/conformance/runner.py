@@ -14,8 +14,11 @@ from typing import Any
 import httpx
 from fhirpathpy import evaluate
 
+from server.conformance.data import fixture
+from server.conformance.generated import FHIR_MODEL, generate_for_target
 from server.conformance.model import Exchange, Json, Run, Step, Suite, Test, TestResult
-from server.conformance.suites import fixture, load_requirements
+from server.conformance.search_values import as_search, without_resolve
+from server.conformance.suites import load_requirements
 
 FHIR_JSON = "application/fhir+json"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -61,7 +64,9 @@ async def run_suites(base: str, suites: Sequence[Suite], token: str | None = Non
         target = Target(base.rstrip("/"), client)
         target.claims = await _claims(client)
         results = [await run_test(target, test, validate) for suite in suites
-                   for test in suite.tests]
+                   for test in (*suite.tests, *(t for spec in suite.at_run_time
+                                                for t in generate_for_target(spec,
+                                                                             target.claims)))]
     return Run(base, list(suites), results, started, _now(), load_requirements())
 
 
@@ -89,6 +94,9 @@ async def run_test(target: Target, test: Test, validate: Validate | None) -> Tes
             for name, expression in step.save.items():
                 if expression == "$body":  # the answer as text (a native document)
                     variables[name] = exchange.response_body or ""
+                    continue
+                if expression.startswith(("search:", "search-other:")):
+                    variables[name] = _search_value(body, expression)
                     continue
                 found = evaluate(body, expression) if isinstance(body, dict) else []
                 if not found:
@@ -151,6 +159,28 @@ async def _send(target: Target, step: Step,
     return exchange, parsed
 
 
+def _search_value(body: Any, spec: str) -> str:
+    """`search:TYPE:EXPRESSION`: the search value matching what EXPRESSION finds in the answer
+    (a token as system|code, a reference, a date…); `search-other:…` one that cannot match."""
+    kind, type_, expression = spec.split(":", 2)
+    found = (evaluate(body, without_resolve(expression), None, FHIR_MODEL)
+             if isinstance(body, dict) else [])
+    if not found:
+        raise StepFailed("conformance-nothing-to-save",
+                         f"the answer has no {expression} to search by")
+    value = as_search(type_, found[0])
+    if value is None:
+        raise StepFailed("conformance-nothing-to-save",
+                         f"the answer's {expression} holds nothing to search by")
+    if kind == "search":
+        return value
+    nowhere = uuid.uuid4().hex[:10]
+    return {"token": f"{value.split('|')[0]}|no-such-{nowhere}" if "|" in value
+            else f"no-such-{nowhere}", "date": "lt1901-01-01",
+            "reference": f"Patient/no-such-{nowhere}", "number": "-987654321"}.get(
+                type_, f"zq{nowhere}")
+
+
 def _fill(text: str, variables: dict[str, str]) -> str:
     return _VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
 
@@ -187,19 +217,32 @@ def _expect(step: Step, exchange: Exchange, body: Any, validate: Validate | None
                                  f"not conform: {message} ({message_id} at {where})")
 
 
-_COMPARISON = re.compile(r"^(.+?)\s*(=|!=|>=|<=|>|<)\s*[^=]+$")
+def _left_of_comparison(expression: str) -> str | None:
+    """The left side of a top-level `=`, `!=`, `<`, `>`, `<=`, `>=` (outside brackets)."""
+    depth, quoted = 0, False
+    for i, char in enumerate(expression):
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char in "([":
+            depth += 1
+        elif not quoted and char in ")]":
+            depth -= 1
+        elif not quoted and depth == 0 and char in "=<>!":
+            return expression[:i].strip() or None
+    return None
 
 
 def _actual(body: Any, expression: str) -> str:
     """For `X = Y`-like expressions, what X actually was, so the vendor sees the value."""
-    found = _COMPARISON.match(expression)
-    if not isinstance(body, dict) or not found or " and " in expression:
+    left = _left_of_comparison(expression)
+    if not isinstance(body, dict) or left is None or " and " in expression:
         return ""
     try:
-        value = evaluate(body, found.group(1))
+        value = evaluate(body, left)
     except Exception:  # fhirpathpy raises many types; the message is only a hint
         return ""
-    return f" (it is {value[0] if len(value) == 1 else value})"
+    shown = value[0] if len(value) == 1 else value
+    return f" (it is {str(shown)[:200]})"
 
 
 def _said(body: Any) -> str:

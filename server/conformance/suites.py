@@ -28,18 +28,11 @@ from typing import Any
 
 import yaml
 
-import server
-from server.conformance.generated import agency_tests, generate
+from server.conformance.data import default_conformance_dir
+from server.conformance.generated import AT_RUN_TIME, agency_tests, generate
 from server.conformance.model import Json, Step, Suite, Test
 from server.errors import Invalid
 from server.mapping.catalog import load_agencies
-
-
-def default_conformance_dir() -> Path:
-    """The checkout's `conformance/`, or the copy installed as package data."""
-    package = Path(server.__file__).resolve().parent
-    checkout = package.parent / "conformance"
-    return checkout if (checkout / "suites").is_dir() else package / "builtin_conformance"
 
 
 def suite_names(directory: Path | None = None) -> list[str]:
@@ -59,10 +52,13 @@ def load_suite(name: str, directory: Path | None = None) -> Suite:
                       f"{', '.join(suite_names(root))})")
     data = _read(file)
     try:
+        specs = data.get("generate") or []
         tests = tuple(_test(t) for t in data.get("tests") or [])
-        tests += tuple(t for spec in data.get("generate") or [] for t in generate(spec))
+        tests += tuple(t for spec in specs if spec.get("kind") not in AT_RUN_TIME
+                       for t in generate(spec))
         return Suite(data["suite"], data.get("title", name), data.get("description", ""),
-                     tests, str(data.get("version", "1.0.0")))
+                     tests, str(data.get("version", "1.0.0")),
+                     tuple(spec for spec in specs if spec.get("kind") in AT_RUN_TIME))
     except (KeyError, TypeError, ValueError) as error:
         raise Invalid(f"{file}: malformed suite: {error!r}") from None
 
@@ -87,14 +83,6 @@ def load_requirements(directory: Path | None = None) -> dict[str, Json]:
     root = directory or default_conformance_dir()
     data = _read(root / "requirements.yaml")
     return {r["id"]: r for r in data["requirements"]}
-
-
-def fixture(name: str, directory: Path | None = None) -> Any:
-    """Return a fixture from `conformance/fixtures/` (JSON, or text for other files)."""
-    root = directory or default_conformance_dir()
-    file = root / "fixtures" / name
-    text = file.read_text(encoding="utf-8")
-    return yaml.safe_load(text) if file.suffix in (".json", ".yaml") else text
 
 
 def _read(file: Path) -> Json:
