@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 # FHIR type names as they appear after a choice element's name (`valueQuantity`).
@@ -92,13 +93,37 @@ def member(focus: list[Any], key: str) -> list[Any]:
 
 
 def choice_name(item: dict[str, Any], key: str) -> str | None:
-    """Return the JSON name of choice element `key[x]` present in `item`, if any."""
+    """Return the JSON name of choice element `key[x]` present in `item`, if any.
+
+    Raises Undecidable when the name is also a real element of R4 (`responseCode` beside
+    `response`): only the type model can tell, so fhirpathpy decides.
+    """
     n = len(key)
     for name in item:
         bare = name[1:] if name[0] == "_" else name
         if len(bare) > n and bare.startswith(key) and bare[n:] in CHOICE_SUFFIXES:
+            if bare in _named_like_choices():
+                raise Undecidable(f"{bare} may be an element or a choice of {key}[x]")
             return bare
     return None
+
+
+@cache
+def _named_like_choices() -> frozenset[str]:
+    """R4 element names that read like a choice variant of a sibling (`responseCode`,
+    `statusDate`, `formCode`…): 24 in all, found from the definitions once."""
+    from server.definitions import load_r4  # only when such a name is met; cached
+
+    names: set[str] = set()
+    for definition in load_r4().by_url.values():
+        elements = {e["path"] for e in definition.get("snapshot", {}).get("element", [])} \
+            if isinstance(definition, dict) else set()
+        for path in elements:
+            parent, _, name = path.rpartition(".")
+            for suffix in CHOICE_SUFFIXES:
+                if name.endswith(suffix) and f"{parent}.{name[:-len(suffix)]}" in elements:
+                    names.add(name)
+    return frozenset(names)
 
 
 def _with_companion(value: Any, extra: Any) -> list[Any]:

@@ -16,6 +16,7 @@ import pytest
 from server.config import Settings
 from tests.api.agencies import Agency, agencies
 from tests.auth import SmartBackendAuth
+from tests.connexions_rows import extract
 
 SAMPLES = Path(__file__).resolve().parents[2] / "mappings" / "connexions" / "samples"
 CSV = {"Content-Type": "text/csv"}
@@ -220,27 +221,6 @@ def test_each_agency_posts_and_reads_back_natively(world: World, who: str, agenc
     assert response.status_code == 200, response.text
     assert world.agency[who].http.get(  # another agency's format is not this client's
         f"{world.server}/agencies/connexions/children/{child.split('/')[1]}").status_code == 403
-
-
-def nhs_number(seed: int) -> str:
-    """A valid (Modulus 11) NHS number derived from `seed`."""
-    while True:
-        digits = f"{900000000 + seed:09d}"
-        check = 11 - sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11
-        if check != 10:
-            return digits + ("0" if check == 11 else str(check))
-        seed += 1
-
-
-def extract(rows: int, first: int) -> list[str]:
-    """A CCIS extract header and `rows` rows of distinct young people (Tyler's row, re-keyed)."""
-    header, row = sample("ccis-2503-tyler-brennan-neet-seeking.csv").decode().splitlines()[:2]
-    fields = row.split(",")
-    lines = [header]
-    for n in range(first, first + rows):
-        fields[0], fields[4], fields[5], fields[6] = f"20190{n:08d}", "", "", nhs_number(n * 7)
-        lines.append(",".join(fields))
-    return lines
 
 
 def test_a_large_extract_is_stored_a_chunk_at_a_time(world: World) -> None:
