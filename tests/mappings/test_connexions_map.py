@@ -61,13 +61,6 @@ def test_fields_without_a_target_are_reported() -> None:
     assert "line 2, column 19 (YouthOffender)" in carried_not
 
 
-def test_resend_gives_the_same_ids() -> None:
-    first = run(NAME, "ccis-2503-monthly-extract-three-rows.csv")
-    again = run(NAME, "ccis-2503-monthly-extract-three-rows.csv")
-    assert [r.reference for x in first for r in x.resources] == \
-        [r.reference for x in again for r in x.resources]
-
-
 @pytest.mark.parametrize("sample", [s for s in SAMPLES if s["expected"] == "accept"],
                          ids=lambda s: s["file"])
 def test_round_trip(sample: dict) -> None:

@@ -167,13 +167,6 @@ def test_fields_without_a_target_are_reported() -> None:
                            f"{PUPIL}/PupilStatus/NCyearActual"}
 
 
-def test_resend_gives_the_same_ids() -> None:
-    first = run(NAME, "census-spr25-northshire-academy-two-pupils.xml")
-    again = run(NAME, "census-spr25-northshire-academy-two-pupils.xml")
-    assert [r.reference for x in first for r in x.resources] == \
-        [r.reference for x in again for r in x.resources]
-
-
 def _assert_pupil_round_trip(native_doc: Any, native: Any, record: Any) -> None:
     rendered = render_back(NAME, record)
     fmt = agency(NAME).format

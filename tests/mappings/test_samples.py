@@ -29,3 +29,11 @@ def test_sample_maps_as_its_index_says(agency: str, sample: dict) -> None:
         assert errors and all(i.native and i.native != "/" for i in errors), \
             "every error names its place in the native record"
     check_golden(agency, sample["file"], records)
+
+
+@pytest.mark.parametrize(("agency", "sample"), [c for c in CASES if c[1]["expected"] == "accept"],
+                         ids=[f"{a}/{s['file']}" for a, s in CASES if s["expected"] == "accept"])
+def test_resending_a_sample_gives_the_same_ids(agency: str, sample: dict) -> None:
+    first, again = run(agency, sample["file"]), run(agency, sample["file"])
+    assert [r.reference for x in first for r in x.resources] == \
+        [r.reference for x in again for r in x.resources]

@@ -180,13 +180,6 @@ def test_purges_create_nothing_live() -> None:
         ["map-check-child-purge"]
 
 
-def test_resend_gives_the_same_ids() -> None:
-    first = run(NAME, "sc-01-okafor-cp-plan.json")
-    again = run(NAME, "sc-01-okafor-cp-plan.json")
-    assert [r.reference for x in first for r in x.resources] == \
-        [r.reference for x in again for r in x.resources]
-
-
 @pytest.mark.parametrize("sample", [s for s in SAMPLES if s["expected"] == "accept"],
                          ids=lambda s: s["file"])
 def test_round_trip(sample: dict) -> None:
