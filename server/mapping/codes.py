@@ -21,6 +21,8 @@ class Codes:
         self.terminology = terminology
         # One bulk upload asks the same few codes thousands of times.
         self._seen: dict[tuple[str, str, str, str | None, bool], list[Coding]] = {}
+        # FHIRPath answers that used translate(), by expression and variables (expressions.py)
+        self.remembered: dict[tuple[str, tuple[tuple[str, Any], ...]], list[Any]] = {}
 
     def translate(self, concept_map: str, code: str, system: str, target: str | None = None,
                   reverse: bool = False) -> Coding | None:

@@ -74,11 +74,21 @@ def evaluate(expression: str, node: Any, variables: dict[str, Any]) -> list[Any]
     Over no node and plain-text variables the answer depends on the text alone, so it is
     remembered: a bulk extract repeats the same periods, dates and codes row after row.
     """
-    # translate() reads ConceptMaps, which can change while the server runs: never remembered.
-    if not node and "translate(" not in expression \
-            and all(isinstance(v, _SCALARS) for v in variables.values()):
-        return list(_remembered(expression, tuple(sorted(variables.items()))))
-    return _evaluate(expression, node, variables)
+    # Only the variables the expression names matter (a check sees every mapped resource).
+    variables = {k: v for k, v in variables.items() if f"%{k}" in expression}
+    if node or not all(isinstance(v, _SCALARS) for v in variables.values()):
+        return _evaluate(expression, node, variables)
+    key = (expression, tuple(sorted(variables.items())))
+    if "translate(" not in expression:
+        return list(_remembered(*key))
+    # translate() reads ConceptMaps, which can change while the server runs: remembered only
+    # for as long as the Codes of this one request (one upload) live.
+    codes = _CODES.get()
+    if codes is None:
+        return _evaluate(expression, node, variables)
+    if key not in codes.remembered:
+        codes.remembered[key] = _evaluate(expression, node, variables)
+    return list(codes.remembered[key])
 
 
 @lru_cache(maxsize=65536)
