@@ -186,6 +186,7 @@ class _Builder:
                  variables: dict[str, Any], mapped: MappedRecord) -> None:
         self.mapping, self.document, self.codes = mapping, document, codes
         self.variables, self.mapped = variables, mapped
+        self.repeats: dict[tuple[str, str], int] = {}  # (resource map, own key) -> times seen
 
     def build(self, resource_map: ResourceMap, scope: _Scope) -> None:
         items = (_each(scope, resource_map.each) if resource_map.each
@@ -199,6 +200,12 @@ class _Builder:
             own_key = inner.get(resource_map.key) if resource_map.key else None
             if own_key is not None and own_key[0] not in (None, ""):
                 key, chain = str(own_key[0]), ""
+                # Items sharing one key (several reasons of one referral) stay apart by their
+                # order among those items: the first keeps the bare key.
+                repeat = self.repeats.get((resource_map.name, key), 0)
+                self.repeats[(resource_map.name, key)] = repeat + 1
+                if repeat:
+                    chain = f"/{repeat}"
             else:
                 key = self.mapped.key or self.mapped.digest
                 chain = f"{scope.chain}/{occurrence}" if resource_map.each else scope.chain

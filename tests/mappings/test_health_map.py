@@ -324,3 +324,14 @@ def test_generated_adt_round_trip(family: str, given_name: str, born: date, sex:
         assert child["gender"] in ("male", "female", "unknown", "other")
     if ethnic in ("A", "S"):  # codes no legacy code shares come back as they went
         assert paths.get(rendered, paths.parse("segments[id=PID].fields[21][0]"))[0] == ethnic
+
+
+def test_two_referrals_for_one_child_keep_their_own_concerns() -> None:
+    text = (MAPPINGS / NAME / "samples" / "ref-i12-lily-mae-escapes-trailing-fields.hl7") \
+        .read_text()
+    first = map_message(text)[0]
+    second = map_message(text.replace("R9Z-SG-2025-00452", "R9Z-SG-2025-00999"))[0]
+    ids = [{r.reference for r in record.resources if r.name == "concern"}
+           for record in (first, second)]
+    assert len(ids[0]) == 2 and len(ids[1]) == 2
+    assert not ids[0] & ids[1], "a second referral must not overwrite the first's Concerns"
