@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from server.api.fhir_routes import limit, written
 from server.api.requests import RESOURCE_TYPES, read_body
 from server.api.security import acting
-from server.conformance.profiles import profile_validator
+from server.conformance.profiles import validator_of
 from server.conformance.runner import run_suites
 from server.conformance.suites import load_suite
 from server.conformance.testreport import as_testreport
@@ -38,7 +38,11 @@ async def start_run(request: Request) -> Response:
             raise Forbidden(f"{target} is not a target this server may test (configured with "
                             "CRADLE_CONFORMANCE_TARGETS)")
         suites = [load_suite(name) for name in body["suites"]]
-        run = await run_suites(target, suites, body.get("token"), profile_validator())
+        # The server's own validator: the profiles in force here, no second build of them.
+        required = services.conformance.required_profiles \
+            if services.settings.enforce_profiles else {}
+        run = await run_suites(target, suites, body.get("token"),
+                               validator_of(services.validator, required))
         report = as_testreport(run)
         report["tester"] = services.caller.agency or services.caller.client_id
         outcome = await crud.create(services, "TestReport", report)

@@ -12,8 +12,9 @@ from fhirpathpy.models import models
 
 from server.conformance.data import fixture
 from server.conformance.model import Json, Step, Test
+from server.conformance.profiles import shipped_definitions
 from server.conformance.search_values import as_search, without_resolve
-from server.profiles.loader import build_definitions, default_profile_dir, read_object
+from server.profiles.loader import default_profile_dir, read_object
 from server.search.registry import SearchParameterRegistry
 
 FHIR_MODEL = models["r4"]
@@ -43,7 +44,7 @@ def generate_for_target(spec: Json, claims: set[str]) -> list[Test]:
 
 @cache
 def _registry() -> SearchParameterRegistry:
-    return SearchParameterRegistry(build_definitions())
+    return SearchParameterRegistry(shipped_definitions())
 
 
 def _profile_examples(root: Path) -> list[Test]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 Json = dict[str, Any]
+# Validates one resource, returning (message id, message, expression) per error.
+Validate = Callable[[Json], list[tuple[str, str, str | None]]]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,14 +16,21 @@ from fhirpathpy import evaluate
 
 from server.conformance.data import fixture
 from server.conformance.generated import FHIR_MODEL, generate_for_target
-from server.conformance.model import Exchange, Json, Run, Step, Suite, Test, TestResult
+from server.conformance.model import (
+    Exchange,
+    Json,
+    Run,
+    Step,
+    Suite,
+    Test,
+    TestResult,
+    Validate,
+)
 from server.conformance.search_values import as_search, without_resolve
 from server.conformance.suites import load_requirements
 
 FHIR_JSON = "application/fhir+json"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Validates one resource, returning (message id, message, expression) per error.
-Validate = Callable[[Json], list[tuple[str, str, str | None]]]
 
 
 class StepFailed(Exception):

@@ -4,7 +4,7 @@ every issue located in the native record (and, for profile issues, in the FHIR r
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from server.errors import Issue
 from server.mapping.catalog import Agency
@@ -46,9 +46,9 @@ def map_document(agency: Agency, document: Document, codes: Codes,
 
 
 def _located(issue: Issue, resource: MappedResource, record: MappedRecord,
-             locate: object) -> MappingIssue:
+             locate: Callable[[Pointer], str]) -> MappingIssue:
     native = _native_place(resource, issue.expression)
-    where = locate(native) if native is not None and callable(locate) else record.location
+    where = locate(native) if native is not None else record.location
     return MappingIssue(issue.severity, issue.code, issue.diagnostics,
                         issue.message_id or "profile-invalid", where, issue.expression)
 

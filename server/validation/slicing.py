@@ -127,8 +127,9 @@ def mismatch(item: Any, slice_: Slot, conforms: Conforms) -> str | None:
             types = {v.get("resourceType") for v in values if type(v) is dict}
             if not types & exp.value:
                 reasons.append(f"{where} is not of type {'|'.join(sorted(exp.value))}")
-        elif exp.kind == "profile" and not any(conforms(v, p) for v in values
-                                               for p in exp.value):
+        elif exp.kind == "profile" and not reasons and not any(
+                conforms(v, p) for v in values for p in exp.value):
+            # Conformance is the costly check: once another discriminator failed, skip it.
             reasons.append(f"{where} does not conform to {' or '.join(exp.value)}")
     return " and ".join(reasons) or None
 
