@@ -14,7 +14,11 @@ end to end (mapped, validated, stored, audited):
 each in records/s with the uvicorn workers' peak RSS (VmHWM, reset before each part), and
 beside it the raw database limit in the same run: pymongo `insert_many` (in chunks of `--batch`)
 of as many documents as records, each a copy of the Patient document Cradle stored, into the
-same database; and of every document Cradle wrote per record (resources, history, audit).
+same database; of every document Cradle wrote per record (resources, history, audit), as
+filler of the same size into an unindexed collection; and of copies of those very documents
+(search keys included) into collections with Cradle's indexes. The CPU time the workers and
+the database process spent during each part is reported per record: on a 2-core machine the
+two share the cores, so their sum bounds the rate.
 Ends by checking that the stored Patients number the records posted (operator `_summary=count`).
 """
 
@@ -209,6 +213,15 @@ def status_kb(pid: int, key: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peaks(pids: list[int]) -> bool:
     """Reset each process's VmHWM to its current RSS (Linux clear_refs 5); False if denied."""
     ok = True
@@ -236,6 +249,8 @@ class Part:
     db_docs: dict[str, int] = field(default_factory=dict)  # documents written, per collection
     raw_patient: float = 0.0  # records/s, one Patient-sized document per record
     raw_all: float = 0.0  # records/s, every document Cradle wrote per record
+    raw_same: float = 0.0  # records/s, copies of those documents, with Cradle's indexes
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per record, per process
     doc_bytes: int = 0
     all_bytes: int = 0
     skipped: str = ""
@@ -299,14 +314,18 @@ async def collection_counts(uri: str) -> dict[str, int]:
         await client.close()
 
 
-def ingest(part: Part, server: Server, workers: int, uri: str, url: str, token: str,
-           media: str, bodies: list[bytes], concurrency: int) -> None:
+def ingest(part: Part, server: Server, workers: int, database_pid: int, uri: str, url: str,
+           token: str, media: str, bodies: list[bytes], concurrency: int) -> None:
     pids = worker_pids(server, workers)
     if not reset_peaks(pids):
         print("  note: could not reset VmHWM; peaks include earlier work", file=sys.stderr)
     part.rss_before_mb = sum(status_kb(p, "VmRSS") for p in pids) / 1024
     before = asyncio.run(collection_counts(uri))
+    cpu_before = [sum(cpu_seconds(p) for p in pids), cpu_seconds(database_pid)]
     asyncio.run(post_all(part, url, token, media, bodies, concurrency))
+    cpu_after = [sum(cpu_seconds(p) for p in pids), cpu_seconds(database_pid)]
+    part.cpu_ms = {name: 1000 * (after - before) / max(part.stored, 1) for name, before, after
+                   in zip(("workers", "database"), cpu_before, cpu_after, strict=True)}
     part.peak_mb = [status_kb(p, "VmHWM") / 1024 for p in pids]
     after = asyncio.run(collection_counts(uri))
     part.db_docs = {k: after[k] - before.get(k, 0) for k in after
@@ -351,8 +370,32 @@ async def raw_limit(part: Part, uri: str, type_filter: dict[str, Any], batch: in
                                                       lambda: dict(sample))
         filler = {"t": "Raw", "body": b"x" * max(average - 40, 1)}
         part.raw_all = part.stored / await insert("bench_raw_all", written, lambda: dict(filler))
+        part.raw_same = part.stored / await same_documents(db, part.db_docs, batch)
     finally:
         await client.close()
+
+
+async def same_documents(db: Any, written: dict[str, int], batch: int) -> float:
+    """Seconds to insert, per collection, as many copies of the documents Cradle wrote there
+    (cycling through a sample, fresh `_id`s) into a new collection with the same indexes."""
+    elapsed = 0.0
+    for key, count in written.items():
+        name, kind = key.split(":", 1)
+        sample = [doc async for doc in db[name].find({} if kind == "*" else {"t": kind})
+                  .limit(200)]
+        copy = db[f"bench_same_{name}"]
+        for index in (await db[name].index_information()).values():
+            if index["key"] != [("_id", 1)]:
+                await copy.create_index(index["key"])
+        started = time.perf_counter()
+        for start in range(0, count, batch):
+            docs = [{**sample[i % len(sample)], "_id": f"copy-{kind}-{i}"}
+                    for i in range(start, min(start + batch, count))]
+            await copy.insert_many(docs, ordered=False)
+        elapsed += time.perf_counter() - started
+    for name in ("resources", "history", "audit"):
+        await db[f"bench_same_{name}"].drop()
+    return elapsed
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -365,11 +408,12 @@ def report(args: argparse.Namespace, parts: list[Part], counts: list[str]) -> No
     print("| part | records stored (rejected) | posts | Cradle s | Cradle records/s "
           "| peak RSS MB per worker (VmHWM; RSS sum before) | docs written per record "
           "| DB insert_many records/s (1 doc, bytes) | Cradle/DB | DB insert_many records/s (all docs, bytes/record) "  # noqa: E501
-          "| Cradle/DB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| Cradle/DB | DB insert_many records/s (same docs, Cradle's indexes) | Cradle/DB "
+          "| CPU ms per record: workers + database |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for part in parts:
         if part.skipped:
-            print(f"| {part.name} | skipped: {part.skipped} | | | | | | | | | |")
+            print(f"| {part.name} | skipped: {part.skipped} | | | | | | | | | | | | |")
             continue
         per = sum(part.db_docs.values()) / max(part.stored, 1)
         detail = ", ".join(f"{k.replace(':*', '')} {v / max(part.stored, 1):.2g}"
@@ -380,7 +424,9 @@ def report(args: argparse.Namespace, parts: list[Part], counts: list[str]) -> No
               f"| {peaks} ({part.rss_before_mb:.0f}) | {per:.1f} ({detail}) "
               f"| {part.raw_patient:.0f} ({part.doc_bytes} B) "
               f"| {part.rate / part.raw_patient:.1%} "
-              f"| {part.raw_all:.0f} ({part.all_bytes} B) | {part.rate / part.raw_all:.1%} |")
+              f"| {part.raw_all:.0f} ({part.all_bytes} B) | {part.rate / part.raw_all:.1%} "
+              f"| {part.raw_same:.0f} | {part.rate / part.raw_same:.1%} "
+              f"| {part.cpu_ms['workers']:.2f} + {part.cpu_ms['database']:.2f} |")
     for line in counts:
         print(line)
     for part in parts:
@@ -415,7 +461,10 @@ def main() -> None:
                 register_agency(base, operator, org, kind)
             print(f"posting {args.rows} CSV rows in {len(csv_bodies)} files of <= {args.batch} "
                   f"rows, {args.concurrency} at a time...", file=sys.stderr)
-            ingest(connexions, server, args.workers, db.uri, f"{base}/agencies/connexions/records",
+            assert db.process is not None
+            database_pid = db.process.pid
+            ingest(connexions, server, args.workers, database_pid, db.uri,
+                   f"{base}/agencies/connexions/records",
                    agency_token(server.data_dir, "bench-connexions"), "text/csv", csv_bodies,
                    args.concurrency)
             after_csv = patient_count(base, operator)
@@ -429,7 +478,8 @@ def main() -> None:
             elif args.messages:
                 print(f"posting {args.messages} HL7 messages, {args.hl7_concurrency} at a "
                       "time...", file=sys.stderr)
-                ingest(health, server, args.workers, db.uri, f"{base}/agencies/health/records",
+                ingest(health, server, args.workers, database_pid, db.uri,
+                       f"{base}/agencies/health/records",
                        agency_token(server.data_dir, "bench-health"), "application/hl7-v2",
                        hl7_bodies, args.hl7_concurrency)
                 expected += args.messages

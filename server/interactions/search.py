@@ -30,7 +30,7 @@ from server.search.criteria import (
     matches,
 )
 from server.search.index import SearchIndexer
-from server.search.lookup import KeyLookup
+from server.search.lookup import KeyLookup, driver_form
 from server.search.options import Include, SearchQuery
 from server.search.query import parse_search
 from server.search.registry import SearchParameterRegistry
@@ -125,6 +125,15 @@ Node = tuple[str, str, dict[str, Any]]  # (type, id, index document)
 MAX_INCLUDE_ROUNDS = 4
 
 
+def _lookup(registry: SearchParameterRegistry, resource_type: str,
+            keys: set[str]) -> KeyLookup | None:
+    """The lookup finding every resource with one of `keys` (a superset: drivers may be wider
+    parameters; None, a type scan, when a key has no driver)."""
+    rename = registry.driver_names(resource_type)
+    found = {driver_form(k, rename) for k in keys}
+    return None if None in found else KeyLookup(keys=tuple(sorted(k for k in found if k)))
+
+
 def _ref_names(registry: SearchParameterRegistry, resource_type: str, param: str) -> list[str]:
     if param != "*":
         return [param]
@@ -165,10 +174,11 @@ async def collect_includes(store: SearchStore, registry: SearchParameterRegistry
         for inc in revincludes:
             if inc.source == "*":
                 continue  # a reverse include needs a source type to query
-            keys = tuple(f"{n}|{t}/{i}" for n in _ref_names(registry, inc.source, inc.param)
-                         for t, i, _ in frontier)
+            keys = {f"{n}|{t}/{i}" for n in _ref_names(registry, inc.source, inc.param)
+                    for t, i, _ in frontier}
             refs |= {(c.resource_type, c.id)
-                     for c in await store.candidates(inc.source, KeyLookup(keys=keys))}
+                     for c in await store.candidates(inc.source, _lookup(registry, inc.source, keys))
+                     if not keys.isdisjoint(c.index.get("k", ()))}
         new = await only_visible(gate, await store.read_many(sorted(refs - seen)))
         seen |= {(s.resource_type, s.id) for s in new}
         out += new

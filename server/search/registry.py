@@ -7,6 +7,7 @@ never advertises a parameter that would be silently ignored.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +19,26 @@ SUPPORTED_TYPES = frozenset({"string", "token", "date", "reference", "uri", "num
 NON_DOMAIN = frozenset({"Bundle", "Binary", "Parameters"})
 
 
-# Storage tuning for the audit trail, written on every request: parameters whose values are too
-# common to be worth an index entry are not driven ("": searched by evaluating candidates found
-# through another parameter), and `patient` is driven by the `entity` keys, a superset of it.
+# Storage tuning: every index entry costs a database write, so parameters whose values are too
+# common to narrow a search (a status, a gender, the profile every such resource claims) are not
+# driven ("": searched by evaluating candidates found through another parameter). The AuditEvent
+# is written on every request; Patient, Observation, Flag, ServiceRequest, EpisodeOfCare and
+# Provenance on every agency record. `patient` on AuditEvent is driven by `entity`, a superset.
+_COMMON = {"_profile": "", "status": ""}
 DRIVER_OVERRIDES: dict[str, dict[str, str]] = {
     "AuditEvent": {"patient": "entity", "action": "", "address": "", "agent-name": "",
                    "agent-role": "", "altid": "", "entity-name": "", "entity-role": "",
                    "entity-type": "", "outcome": "", "policy": "", "site": "", "source": "",
                    "type": ""},
+    "Patient": {"_profile": "", "gender": ""},
+    "Observation": {**_COMMON, "category": ""},
+    "Flag": _COMMON,
+    "ServiceRequest": {**_COMMON, "intent": ""},
+    "EpisodeOfCare": {**_COMMON, "type": ""},
+    "Provenance": {"agent-type": "", "recorded": ""},
 }
+# `X.where(resolve() is Patient)`: a reference parameter narrowed to one target type.
+_NARROWED = re.compile(r"^(?P<wider>.+)\.where\(resolve\(\) is [A-Za-z]+\)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +121,8 @@ class SearchParameterRegistry:
         `family` (`Patient.name.family`) and `phonetic` (`Patient.name`) map to `name`, `phone`
         (`Patient.telecom.where(...)`) to `telecom`: their lookups can be driven by the wider
         parameter's keys, so only those are indexed (see `server.search.lookup`). String and
-        token parameters only, whose keys carry the same value forms.
+        token parameters only, whose keys carry the same value forms; and reference parameters
+        narrowed to one target type. `DRIVER_OVERRIDES` adds the storage tuning.
         """
         cached = self._drivers.get(resource_type)
         if cached is not None:
@@ -127,8 +140,22 @@ class SearchParameterRegistry:
                         or param.expression.startswith(wider.expression + ".")):
                     names[param.name] = names.get(wider.name, wider.name)
                     break
+        names.update(self._narrowed_references(resource_type))
         names.update(DRIVER_OVERRIDES.get(resource_type, {}))
         self._drivers[resource_type] = names
+        return names
+
+    def _narrowed_references(self, resource_type: str) -> dict[str, str]:
+        """Map `patient` (`Observation.subject.where(resolve() is Patient)`) to `subject`
+        (`Observation.subject`): its keys are a subset of the wider parameter's."""
+        params = self.for_type(resource_type).values()
+        by_expression = {p.expression: p.name for p in params if p.type == "reference"}
+        names: dict[str, str] = {}
+        for param in params:
+            narrowed = _NARROWED.match(param.expression) if param.type == "reference" else None
+            wider = by_expression.get(narrowed["wider"]) if narrowed else None
+            if wider is not None:
+                names[param.name] = wider
         return names
 
     def supported_for(self, resource_type: str) -> list[SearchParam]:

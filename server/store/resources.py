@@ -35,6 +35,8 @@ Doc = dict[str, Any]
 APPEND_ONLY = frozenset({"AuditEvent"})  # kept in the `audit` collection
 CURRENT_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "del": 1, "body": 1, "m": 1, "own": 1,
                   "sub": 1}
+# Every index costs each write about as much as the document itself does on SecantusDB.
+RETIRED_INDEXES = frozenset({"type_live"})  # (t, del): type scans use (t, ts)
 CANDIDATE_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "ix": 1, "del": 1, "own": 1, "sub": 1}
 
 
@@ -110,10 +112,11 @@ class ResourceStore:
         await self.client.close()
 
     async def ensure_indexes(self) -> None:
-        """Create the indexes every hot path relies on (idempotent)."""
+        """Create the indexes every hot path relies on, and drop retired ones (idempotent)."""
+        existing = {i["name"] async for i in await self.current.list_indexes()}
+        for retired in RETIRED_INDEXES & existing:
+            await self.current.drop_index(retired)
         await self.current.create_index([("t", ASCENDING), ("d", ASCENDING)], name="search_keys")
-        await self.current.create_index(
-            [("t", ASCENDING), ("del", ASCENDING)], name="type_live")
         await self.current.create_index([("t", ASCENDING), ("ts", DESCENDING)], name="type_updated")
         await self.current.create_index([("ts", DESCENDING)], name="updated")
         await self.history.create_index(
@@ -328,10 +331,12 @@ class ResourceStore:
     @staticmethod
     def candidates_filter(resource_type: str | None, lookup: KeyLookup | None) -> Doc:
         """The MongoDB filter `candidates` runs: always exactly the fields of one index."""
+        # Without a lookup, every resource of the type through the (t, ts) index; callers drop
+        # tombstones, which costs less than a (t, del) index written with every resource.
         query: Doc = {} if resource_type is None else {"t": resource_type}
         if lookup is None:
-            query["del"] = False
-        elif lookup.keys:
+            return query
+        if lookup.keys:
             query["d"] = lookup.keys[0] if len(lookup.keys) == 1 else {"$in": list(lookup.keys)}
         else:
             query["d"] = {"$gte": lookup.lo, "$lt": lookup.hi}

@@ -68,3 +68,32 @@ def test_audit_events_index_only_their_selective_parameters() -> None:
             "agent|Organization/A", "date>2026-11-25T10:00:00.000000Z", "type||rest"]
     assert drivers(keys, rename) == ["agent|Organization/A", "date>2026-11-25T10:00:00.000000Z",
                                      "entity|Flag/1", "entity|Patient/2", "subtype||read"]
+
+
+def test_a_reference_narrowed_to_one_type_is_driven_by_the_wider_one() -> None:
+    from server.definitions import load_r4
+    from server.search.registry import SearchParameterRegistry
+
+    registry = SearchParameterRegistry(load_r4())
+    for resource_type, wider in (("Observation", "subject"), ("Flag", "subject"),
+                                 ("ServiceRequest", "subject"), ("Provenance", "target")):
+        rename = registry.driver_names(resource_type)
+        assert driver_form("patient|Patient/1", rename) == f"{wider}|Patient/1", resource_type
+        assert driver_form("patient:identifier|s|9", rename) == f"{wider}:identifier||9"
+    # Patient.link.other is not narrowed: its parameter stays its own driver.
+    assert driver_form("link|Patient/1", registry.driver_names("Patient")) == "link|Patient/1"
+
+
+def test_what_every_agency_record_writes_indexes_only_selective_values() -> None:
+    from server.definitions import load_r4
+    from server.search.registry import SearchParameterRegistry
+
+    registry = SearchParameterRegistry(load_r4())
+    patient = ["gender||male", "_profile|https://x/Child", "identifier||9434765919",
+               "name|smith", "birthdate>2010-01-01T00:00:00.000000Z"]
+    assert drivers(patient, registry.driver_names("Patient")) == [
+        "birthdate>2010-01-01T00:00:00.000000Z", "identifier||9434765919", "name|smith"]
+    involvement = ["status||active", "type||record-submitter", "patient|Patient/1",
+                   "organization|Organization/o"]
+    assert drivers(involvement, registry.driver_names("EpisodeOfCare")) == [
+        "organization|Organization/o", "patient|Patient/1"]
