@@ -31,8 +31,8 @@ def report_not_carried(mapping: Mapping, document: Document, record: Any, pointe
         elif (found := paths.get(record, path)) is not None:
             exact[found[1]] = why
     for leaf in _leaves(record, pointer):
-        if any(leaf[:len(c)] == c for c in consumed):
-            continue
+        if any(leaf[:end] in consumed for end in range(len(leaf), -1, -1)):
+            continue  # a rule read it, or a node holding it
         relative = leaf[len(pointer):]
         names = tuple(str(step) for step in relative if not isinstance(step, int))
         why = next((w for p, w in exact.items() if relative[:len(p)] == p), None) or next(

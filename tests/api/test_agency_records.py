@@ -88,7 +88,7 @@ def test_a_row_is_mapped_stored_and_carries_provenance(world: World) -> None:
     assert body["subject"]["reference"] == patient
     provenance = world.admin.get("/Provenance", params={"target": observation}).json()
     [entry] = provenance["entry"]
-    assert entry["resource"]["policy"] == ["https://cradle.example/fhir/mappings/connexions|1.0.0"]
+    assert entry["resource"]["policy"] == ["https://cradle.example/fhir/mappings/connexions|1.0.1"]
     what = entry["resource"]["entity"][0]["what"]
     assert what["identifier"]["system"] == "https://cradle.example/fhir/Id/native-record-sha256"
     assert len(what["identifier"]["value"]) == 64

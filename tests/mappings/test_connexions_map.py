@@ -101,3 +101,24 @@ def test_generated_rows_round_trip(family: str, code: str, ascertained: date, ge
     assert not record.rejected, record.issues
     check_invariants(records, children=1)
     assert_round_trip(NAME, row, render_back(NAME, record))
+
+
+@pytest.mark.parametrize(("month", "dob", "in_cohort"), [
+    (3, "01/04/2012", True),  # 13 on 1 April 2025, the day after the March extract ends
+    (3, "02/04/2012", False),
+    (3, "01/04/2005", False),  # 20 on that day
+    (3, "02/04/2005", True),
+    (2, "29/02/2012", True),  # 13 on 28 February 2025 (no 29th), by 1 March
+    (1, "29/02/2012", False),
+])
+def test_the_cohort_is_13_to_19_at_the_end_of_the_extract_month(month: int, dob: str,
+                                                                  in_cohort: bool) -> None:
+    lines = (MAPPINGS / NAME / "samples" / "ccis-2503-under-13-out-of-cohort.csv").read_text()
+    header, row = lines.splitlines()[:2]
+    cells = row.split(",")
+    cells[3], cells[9] = str(month), dob
+    codes, validator = tools()
+    [record] = map_native(agency(NAME), f"{header}\r\n{','.join(cells)}\r\n".encode(), codes,
+                          validator, "ccis", None)
+    failed = [i.message_id for i in record.issues if i.message_id == "map-check-cohort-age"]
+    assert failed == ([] if in_cohort else ["map-check-cohort-age"])
