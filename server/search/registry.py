@@ -31,11 +31,12 @@ DRIVER_OVERRIDES: dict[str, dict[str, str]] = {
                    "entity-type": "", "outcome": "", "policy": "", "site": "", "source": "",
                    "type": ""},
     "Patient": {"_profile": "", "gender": ""},
-    "Observation": {**_COMMON, "category": ""},
+    # `combo-code` (Observation.code | Observation.component.code) holds every `code` value.
+    "Observation": {**_COMMON, "category": "", "code": "combo-code", "performer": ""},
     "Flag": _COMMON,
     "ServiceRequest": {**_COMMON, "intent": ""},
-    "EpisodeOfCare": {**_COMMON, "type": ""},
-    "Provenance": {"agent-type": "", "recorded": ""},
+    "EpisodeOfCare": {**_COMMON, "type": "", "date": ""},
+    "Provenance": {"agent": "", "agent-type": "", "recorded": ""},
 }
 # `X.where(resolve() is Patient)`: a reference parameter narrowed to one target type.
 _NARROWED = re.compile(r"^(?P<wider>.+)\.where\(resolve\(\) is [A-Za-z]+\)$")

@@ -97,3 +97,13 @@ def test_what_every_agency_record_writes_indexes_only_selective_values() -> None
                    "organization|Organization/o"]
     assert drivers(involvement, registry.driver_names("EpisodeOfCare")) == [
         "organization|Organization/o", "patient|Patient/1"]
+
+
+def test_an_observation_code_is_driven_by_its_combo_code() -> None:
+    from server.definitions import load_r4
+    from server.search.registry import SearchParameterRegistry
+
+    rename = SearchParameterRegistry(load_r4()).driver_names("Observation")
+    assert driver_form("code||619", rename) == "combo-code||619"
+    assert drivers(["code||619", "combo-code||619", "performer|Organization/o"], rename) == [
+        "combo-code||619"]
