@@ -1,7 +1,8 @@
 """Bulk ingest of agency records through the API, beside the raw database limit, in one run.
 
     python bench/mapping_bench.py [--rows 50000] [--messages 10000] [--batch 2000]
-                                  [--concurrency 2] [--hl7-concurrency 6] [--workers 2]
+                                  [--hl7-batch 1000] [--concurrency 2] [--hl7-concurrency 6]
+                                  [--workers 2]
 
 Starts its own embedded SecantusDB and a `cradle serve` on 127.0.0.1 (auth on, profiles
 enforced: what production runs), registers a Connexions and a health agency Organization with
@@ -9,8 +10,11 @@ an operator token, mints agency tokens (what `cradle token --agency ORG` prints)
 end to end (mapped, validated, stored, audited):
 - (a) an N-row Connexions CCIS CSV extract posted to `POST /agencies/connexions/records` in
   files of `--batch` rows, `--concurrency` posts at a time;
-- (b) M HL7 v2 ADT^A28 messages posted one per request to `POST /agencies/health/records`,
-  `--hl7-concurrency` at a time (skipped, with a note, when `mappings/health/map.json` is absent);
+- (b) M HL7 v2 ADT^A28 messages in HL7 batch files (FHS/BHS envelopes, the standard's bulk
+  form) of `--hl7-batch` messages, `--concurrency` posts at a time;
+- (c) M more ADT^A28 messages posted one per request, as a live interface feeds them,
+  `--hl7-concurrency` at a time ((b) and (c) are skipped, with a note, when
+  `mappings/health/map.json` is absent);
 each in records/s with the uvicorn workers' peak RSS (VmHWM, reset before each part), and
 beside it the raw database limit in the same run: pymongo `insert_many` (in chunks of `--batch`)
 of as many documents as records, each a copy of the Patient document Cradle stored, into the
@@ -133,6 +137,13 @@ def adt_message(rng: random.Random, number: int, nhs: str) -> bytes:
         f"NK1|1|{family}^CHIOMA^^^MRS|MTH^Mother^HL70063|10 MILL LANE^^NORTHSHIRE^^NS1 2AB^GBR^H",
         "PV1|1|N")
     return ("\r".join(segments) + "\r").encode()
+
+
+def hl7_batch(messages: list[bytes]) -> bytes:
+    """An HL7 batch file: the messages inside one FHS/BHS ... BTS/FTS envelope."""
+    count = str(len(messages)).encode()
+    return b"".join([b"FHS|^~\\&|PAS|R9Z\rBHS|^~\\&|PAS|R9Z\r", *messages,
+                     b"BTS|" + count + b"\rFTS|1\r"])
 
 
 # --- the server -----------------------------------------------------------------------------
@@ -277,7 +288,7 @@ def tally(part: Part, response: httpx.Response) -> None:
         else:
             part.rejected += 1
             if part.rejected <= 3:
-                issues = next((p["resource"] for p in parameter["part"]
+                issues: Any = next((p["resource"] for p in parameter["part"]
                                if p["name"] == "issues"), {})
                 print(f"  rejected: {orjson.dumps(issues)[:400].decode()}", file=sys.stderr)
 
@@ -439,6 +450,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000, help="Connexions CSV rows")
     parser.add_argument("--messages", type=int, default=10_000, help="HL7 v2 ADT messages")
     parser.add_argument("--batch", type=int, default=2_000, help="CSV rows per POST")
+    parser.add_argument("--hl7-batch", type=int, default=1_000,
+                        help="HL7 messages per batch file in (b)")
     parser.add_argument("--concurrency", type=int, default=2, help="concurrent CSV POSTs")
     parser.add_argument("--hl7-concurrency", type=int, default=6, help="concurrent HL7 POSTs")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
@@ -446,11 +459,15 @@ def main() -> None:
     args = parser.parse_args()
     args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     rng = random.Random(args.seed)
-    numbers = nhs_numbers(rng, args.rows + args.messages)
+    numbers = nhs_numbers(rng, args.rows + 2 * args.messages)
     csv_bodies = csv_files([csv_row(rng, i, numbers[i]) for i in range(args.rows)], args.batch)
-    hl7_bodies = [adt_message(rng, i, numbers[args.rows + i]) for i in range(args.messages)]
+    adt = [adt_message(rng, i, numbers[args.rows + i]) for i in range(2 * args.messages)]
+    hl7_files = [hl7_batch(adt[i:i + args.hl7_batch])
+                 for i in range(0, args.messages, args.hl7_batch)]
+    hl7_feed = adt[args.messages:]
     connexions = Part("(a) Connexions CSV", records=args.rows)
-    health = Part("(b) HL7 v2 ADT^A28", records=args.messages)
+    health = Part("(b) HL7 v2 ADT^A28, batch files", records=args.messages)
+    feed = Part("(c) HL7 v2 ADT^A28, one per POST", records=args.messages)
     counts: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedDatabase(Path(tmp) / "db") as db:
         server = start_server(db.uri, args.workers, Path(tmp))
@@ -472,25 +489,30 @@ def main() -> None:
                           f"({connexions.stored} stored): "
                           f"{'ok' if after_csv == args.rows else 'MISMATCH'}")
             expected = args.rows
-            if not HEALTH_MAP.exists():
-                health.skipped = f"{HEALTH_MAP.relative_to(ROOT)} does not exist"
-                print(f"NOTE: HL7 part skipped: {health.skipped}", file=sys.stderr)
-            elif args.messages:
-                print(f"posting {args.messages} HL7 messages, {args.hl7_concurrency} at a "
-                      "time...", file=sys.stderr)
-                ingest(health, server, args.workers, database_pid, db.uri,
+            health_parts = ((health, hl7_files, args.concurrency, "in batch files"),
+                            (feed, hl7_feed, args.hl7_concurrency, "one per POST"))
+            for part, bodies, concurrency, how in health_parts:
+                if not HEALTH_MAP.exists():
+                    part.skipped = f"{HEALTH_MAP.relative_to(ROOT)} does not exist"
+                    print(f"NOTE: HL7 part skipped: {part.skipped}", file=sys.stderr)
+                    continue
+                if not args.messages:
+                    continue
+                print(f"posting {args.messages} HL7 messages {how}, {concurrency} at a time...",
+                      file=sys.stderr)
+                ingest(part, server, args.workers, database_pid, db.uri,
                        f"{base}/agencies/health/records",
                        agency_token(server.data_dir, "bench-health"), "application/hl7-v2",
-                       hl7_bodies, args.hl7_concurrency)
+                       bodies, concurrency)
                 expected += args.messages
                 total = patient_count(base, operator)
-                counts.append(f"Patients stored after (b): {total} for {expected} records posted "
-                              f"(rows + messages; distinct NHS numbers): "
+                counts.append(f"Patients stored after {part.name[:3]}: {total} for {expected} "
+                              "records posted (distinct NHS numbers): "
                               f"{'ok' if total == expected else 'MISMATCH'}")
         finally:
             server.stop()
         print("measuring the raw database limit...", file=sys.stderr)
-        parts = [connexions, health]
+        parts = [connexions, health, feed]
         for part in parts:
             if part.stored and not part.skipped:
                 asyncio.run(raw_limit(part, db.uri, {"t": "Patient"}, args.batch))
