@@ -176,8 +176,8 @@ async def collect_includes(store: SearchStore, registry: SearchParameterRegistry
                 continue  # a reverse include needs a source type to query
             keys = {f"{n}|{t}/{i}" for n in _ref_names(registry, inc.source, inc.param)
                     for t, i, _ in frontier}
-            refs |= {(c.resource_type, c.id)
-                     for c in await store.candidates(inc.source, _lookup(registry, inc.source, keys))
+            found = await store.candidates(inc.source, _lookup(registry, inc.source, keys))
+            refs |= {(c.resource_type, c.id) for c in found
                      if not keys.isdisjoint(c.index.get("k", ()))}
         new = await only_visible(gate, await store.read_many(sorted(refs - seen)))
         seen |= {(s.resource_type, s.id) for s in new}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.search.lookup import EMPTY, KeyLookup, driver_form, driver_prefix
@@ -180,11 +181,12 @@ def driving_lookup(criterion: Criterion,
 
 def _lookup(c: Criterion, rename: Mapping[str, str]) -> tuple[tuple[int, int], KeyLookup] | None:
     if isinstance(c, HasKey) and c.keys:
+        if all(k.startswith("_id|") for k in c.keys):
+            return (0, len(c.keys)), KeyLookup(ids=tuple(sorted(k[4:] for k in c.keys)))
         forms = {driver_form(k, rename) for k in c.keys}
         if None in forms:
             return None
-        rank = 0 if all(k.startswith("_id|") for k in c.keys) else 1
-        return (rank, len(forms)), KeyLookup(keys=tuple(sorted(k for k in forms if k)))
+        return (1, len(forms)), KeyLookup(keys=tuple(sorted(k for k in forms if k)))
     if isinstance(c, AnyOf) and c.children and all(isinstance(x, HasKey) for x in c.children):
         keys = tuple(k for x in c.children for k in x.keys)  # type: ignore[union-attr]
         return _lookup(HasKey(keys), rename)
@@ -204,6 +206,8 @@ def _date_lookup(c: RangeTest,
     # Lower bounds `p>lo` (fixed width) are driver keys, so these ops map to key ranges;
     # upper bounds `p<hi` are not indexed (see `server.search.lookup.driver_form`).
     driver = rename.get(c.param, c.param)
+    if not driver and c.param == "_lastUpdated":
+        return _updated_lookup(c)
     if not driver:
         return None  # not driven: see `server.search.lookup.driver_form`
     lo_key, end = f"{driver}>", "~"
@@ -216,3 +220,18 @@ def _date_lookup(c: RangeTest,
     if bounds is None:
         return None
     return (3, 0), KeyLookup(lo=bounds[0], hi=bounds[1])
+
+
+_MS = timedelta(milliseconds=1)  # the store keeps `ts` to the millisecond: widen by one
+
+
+def _updated_lookup(c: RangeTest) -> tuple[tuple[int, int], KeyLookup] | None:
+    # A version's `_lastUpdated` range starts at its `ts`: bound `ts` as `matches` bounds that
+    # range, one millisecond wider (a superset; every candidate is tested again).
+    lo, hi = datetime.fromisoformat(c.lo), datetime.fromisoformat(c.hi)
+    bounds = {"eq": (lo - _MS, hi + _MS), "ap": (lo - _MS, hi + _MS), "lt": (None, lo + _MS),
+              "eb": (None, lo + _MS), "le": (None, hi + _MS), "gt": (hi - _MS, None),
+              "sa": (hi - _MS, None), "ge": (lo - _MS, None)}.get(c.op)
+    if bounds is None:
+        return None
+    return (3, 0), KeyLookup(since=bounds[0], before=bounds[1])

@@ -9,13 +9,16 @@ Only driver keys go into the database index, because every index entry costs a w
 20 µs each on SecantusDB; a Patient has ~100 search keys). `driver_form` maps each search key
 to its driver (or to None: not indexed); it is applied alike to a resource's keys when it is
 indexed and to a query's keys when a lookup is chosen, so a lookup on drivers always finds a
-superset of the matches.
+superset of the matches. `_id` and (but in the audit trail) `_lastUpdated`, which every
+resource has, are not drivers: the store keeps both as fields it indexes anyway (the `Type/id`
+key, the (t, ts) index), and their lookups (`ids`, `since`/`before`) go there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from server.search.normalise import normalise
 
@@ -26,14 +29,19 @@ BOOLEANS = ("|true", "|false")
 
 @dataclass(frozen=True, slots=True)
 class KeyLookup:
-    """Match resources with a driver key among `keys`, or any driver key in [lo, hi).
+    """Match resources with a driver key among `keys`, or any driver key in [lo, hi), or an
+    id among `ids`, or last updated in [`since`, `before`).
 
-    Exactly one of the two forms is used: `keys` non-empty, or `lo` and `hi` both set.
+    Exactly one form is used: `keys` non-empty; `lo` and `hi` both set; `ids` non-empty; or
+    `since` and/or `before` set.
     """
 
     keys: tuple[str, ...] = ()
     lo: str | None = None
     hi: str | None = None
+    ids: tuple[str, ...] = ()
+    since: datetime | None = None
+    before: datetime | None = None
 
     @classmethod
     def prefix(cls, prefix: str) -> KeyLookup:
@@ -44,14 +52,15 @@ class KeyLookup:
 def driver_form(key: str, rename: Mapping[str, str] = EMPTY) -> str | None:
     """Return the driver key standing for search key `key`, or None if it has none.
 
-    - presence (`?p`), `:text`, `:of-type`, boolean and date upper-bound (`p<hi`) keys: none;
+    - presence (`?p`), `_id` (the store's `Type/id` key), `:text`, `:of-type`, boolean and
+      date upper-bound (`p<hi`) keys: none;
     - string exact keys `p=|Raw` → `p|raw` (the normalised key, which exists anyway);
     - system-qualified tokens `p|sys|code`, `p|!|code` → `p||code` (any system);
     - everything else (`p||code`, `p|norm`, `p|Type/id`, `p|uri`, `p>lo`): itself;
     and the parameter is renamed by `rename` (see `SearchParameterRegistry.driver_names`);
     a parameter renamed to "" is never driven (too unselective to be worth an index entry).
     """
-    if key.startswith("?") or ":text|" in key or ":of-type|" in key:
+    if key.startswith(("?", "_id|")) or ":text|" in key or ":of-type|" in key:
         return None
     param, bar, rest = key.partition("|")
     if not bar:

@@ -25,10 +25,13 @@ NON_DOMAIN = frozenset({"Bundle", "Binary", "Parameters"})
 # is written on every request; Patient, Observation, Flag, ServiceRequest, EpisodeOfCare and
 # Provenance on every agency record. `patient` on AuditEvent is driven by `entity`, a superset.
 _COMMON = {"_profile": "", "status": ""}
+# `_lastUpdated` lookups use the store's (t, ts) index (see `server.search.lookup`); the audit
+# trail has no such index, so there it stays a driver.
+EVERY_TYPE = {"_lastUpdated": ""}
 DRIVER_OVERRIDES: dict[str, dict[str, str]] = {
-    "AuditEvent": {"patient": "entity", "action": "", "address": "", "agent-name": "",
-                   "agent-role": "", "altid": "", "entity-name": "", "entity-role": "",
-                   "entity-type": "", "outcome": "", "policy": "", "site": "", "source": "",
+    "AuditEvent": {"_lastUpdated": "_lastUpdated", "patient": "entity", "action": "",
+                   "address": "", "agent-name": "", "agent-role": "", "altid": "",
+                   "entity-name": "", "entity-role": "", "entity-type": "", "outcome": "", "policy": "", "site": "", "source": "",
                    "type": ""},
     "Patient": {"_profile": "", "gender": ""},
     # `combo-code` (Observation.code | Observation.component.code) holds every `code` value.
@@ -142,6 +145,7 @@ class SearchParameterRegistry:
                     names[param.name] = names.get(wider.name, wider.name)
                     break
         names.update(self._narrowed_references(resource_type))
+        names.update(EVERY_TYPE)
         names.update(DRIVER_OVERRIDES.get(resource_type, {}))
         self._drivers[resource_type] = names
         return names

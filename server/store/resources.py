@@ -330,16 +330,24 @@ class ResourceStore:
 
     @staticmethod
     def candidates_filter(resource_type: str | None, lookup: KeyLookup | None) -> Doc:
-        """The MongoDB filter `candidates` runs: always exactly the fields of one index."""
+        """The MongoDB filter `candidates` runs: always exactly the fields of one index (but a
+        search by `_id` across all types, which scans)."""
         # Without a lookup, every resource of the type through the (t, ts) index; callers drop
         # tombstones, which costs less than a (t, del) index written with every resource.
+        if lookup is not None and lookup.ids:  # the `Type/id` key (type-less: any type)
+            if resource_type is None:
+                return {"id": {"$in": list(lookup.ids)}}
+            return {"_id": {"$in": [f"{resource_type}/{i}" for i in lookup.ids]}}
         query: Doc = {} if resource_type is None else {"t": resource_type}
         if lookup is None:
             return query
         if lookup.keys:
             query["d"] = lookup.keys[0] if len(lookup.keys) == 1 else {"$in": list(lookup.keys)}
-        else:
+        elif lookup.lo is not None:
             query["d"] = {"$gte": lookup.lo, "$lt": lookup.hi}
+        else:  # the (t, ts) or (ts) index
+            query["ts"] = {k: v for k, v in (("$gte", lookup.since), ("$lt", lookup.before))
+                           if v is not None}
         return query
 
     async def history_page(self, resource_type: str | None, id_: str | None,

@@ -61,6 +61,22 @@ def test_or_values_missing_and_id(client: httpx.Client, tag: str) -> None:
     assert ids(find(client, "/Patient", identifier=tag, gender="female,male")) == {a}
 
 
+def test_last_updated_alone_and_with_other_criteria(client: httpx.Client, tag: str) -> None:
+    # `_lastUpdated` is served by the store's timestamp index, not by search keys.
+    first = client.post("/Patient", json=patient(tag)).json()
+    second = client.post("/Patient", json=patient(tag, gender="male")).json()
+    at, later = first["meta"]["lastUpdated"], second["meta"]["lastUpdated"]
+    assert at < later
+    assert ids(find(client, "/Patient", identifier=tag, _lastUpdated=at)) == {first["id"]}
+    assert ids(find(client, "/Patient", identifier=tag, _lastUpdated=f"gt{at}")) == {
+        second["id"]}
+    assert ids(find(client, "/Patient", identifier=tag, _lastUpdated=f"le{at}")) == {
+        first["id"]}
+    found = ids(find(client, "/Patient", _lastUpdated=f"ge{at}", _count=1000))
+    assert {first["id"], second["id"]} <= found
+    assert first["id"] not in ids(find(client, "/Patient", _lastUpdated=f"sa{at}", _count=1000))
+
+
 def test_reference_chain_has_and_includes(client: httpx.Client, tag: str) -> None:
     pat = make(client, patient(tag, name=[{"family": f"Chain{tag}"}]))
     obs = make(client, observation(tag, f"Patient/{pat}"))

@@ -41,6 +41,12 @@ def test_hot_paths_use_indexes(client: httpx.Client, db: Any, tag: str) -> None:
         "search by prefix": db.resources.find(ResourceStore.candidates_filter(
             "Patient", KeyLookup.prefix("name|smi"))).explain(),
         "type scan": db.resources.find(ResourceStore.candidates_filter("Patient", None)).explain(),
+        "search by _id": db.resources.find(ResourceStore.candidates_filter(
+            "Patient", KeyLookup(ids=(created["id"], "other")))).explain(),
+        "search by _lastUpdated": db.resources.find(ResourceStore.candidates_filter(
+            "Patient", KeyLookup(since=datetime(2020, 1, 1, tzinfo=UTC)))).explain(),
+        "system search by _lastUpdated": db.resources.find(ResourceStore.candidates_filter(
+            None, KeyLookup(before=datetime(2020, 1, 1, tzinfo=UTC)))).explain(),
         "instance history": db.history.find({"t": "Patient", "id": created["id"]}).explain(),
         "type history": db.history.find({"t": "Patient"}).sort("ts", -1).limit(20).explain(),
         "type history since": db.resources.find(

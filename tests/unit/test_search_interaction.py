@@ -46,7 +46,9 @@ class FakeStore:
             keys = cand.index["d"]  # the real store indexes driver keys only
             if lookup is None or (lookup.keys and set(lookup.keys) & set(keys)) or (
                     lookup.lo is not None and lookup.hi is not None
-                    and any(lookup.lo <= k < lookup.hi for k in keys)):
+                    and any(lookup.lo <= k < lookup.hi for k in keys)) or (
+                    cand.id in lookup.ids) or (
+                    (lookup.since or lookup.before) and _within(cand.last_updated, lookup)):
                 out.append(cand)
         return out
 
@@ -58,6 +60,11 @@ class FakeStore:
                 out.append(StoredResource(ref[0], ref[1], 1, cand.last_updated, False,
                                           orjson.dumps(res)))
         return out
+
+
+def _within(moment: datetime, lookup: KeyLookup) -> bool:
+    return (lookup.since is None or moment >= lookup.since) and (
+        lookup.before is None or moment < lookup.before)
 
 
 def patient(pid: str, family: str, gender: str, birth: str, **extra: Any) -> dict[str, Any]:
@@ -153,7 +160,7 @@ def test_observation_search(params: list[tuple[str, str]], expected: set[str]) -
 def test_driving_lookup_is_used() -> None:
     store = FakeStore(STORE_DATA)
     run("Patient", [("name", "sm"), ("_id", "p2")], store=store)
-    assert store.lookups[-1] == KeyLookup(keys=("_id|p2",))
+    assert store.lookups[-1] == KeyLookup(ids=("p2",))  # the store's own `Type/id` key
     run("Patient", [("birthdate", "lt1990")], store=store)
     assert store.lookups[-1] is not None and store.lookups[-1].hi == (
         "birthdate>1990-01-01T00:00:00.000000Z")
@@ -162,6 +169,18 @@ def test_driving_lookup_is_used() -> None:
     assert store.lookups[-1] is None
     run("Patient", [("identifier", "http://example.org/mrn|123")], store=store)
     assert store.lookups[-1] == KeyLookup(keys=("identifier||123",))
+    # `_lastUpdated` is the store's `ts`, bounded a millisecond wider than asked.
+    for query, since, before in (("ge2024-01-01T00:03:00Z", "2024-01-01T00:02:59.999", None),
+                                 ("lt2024-01-01T00:03:00Z", None, "2024-01-01T00:03:00.001"),
+                                 ("2024-01-01", "2023-12-31T23:59:59.999",
+                                  "2024-01-02T00:00:00.000999")):
+        bundle = run("Patient", [("_lastUpdated", query)], store=store)
+        lookup = store.lookups[-1]
+        assert lookup is not None and not lookup.keys and lookup.lo is None, query
+        assert (lookup.since and lookup.since.isoformat(timespec="milliseconds")[:23]) == (
+            since and since[:23]), query
+        assert (lookup.before and lookup.before.isoformat()[:len(before or "")]) == before
+        assert bundle["total"] == {"ge": 0, "lt": 3}.get(query[:2], 3), query
 
 
 def test_sort_and_paging_links() -> None:
