@@ -2,7 +2,8 @@
 
 Indexing runs on every write, so the simple forms used by nearly all official parameters
 (dotted paths, `|` unions, `ofType(T)`/`as T`, `where(resolve() is T)`, `where(f='x')`,
-`extension('url')`, `[n]`, `first()`) become a list of dictionary steps. Anything else falls back
+`extension('url')`, `[n]`, `first()`, and `X.exists() and X != false`) become a list of
+dictionary steps. Anything else falls back
 to `fhirpathpy` (compiled once per expression and cached).
 """
 
@@ -155,10 +156,23 @@ def _reference_type(value: Any) -> str | None:
     return value.get("type") if isinstance(value, dict) else None
 
 
+# `X.exists() and X != false` (Patient.deceased): whether X holds anything but `false`.
+_PRESENT_NOT_FALSE = re.compile(r"(?P<path>[A-Za-z.]+)\.exists\(\) and (?P=path) != false")
+
+
 def compile_expression(expression: str, resource_type: str,
                        choices: frozenset[str]) -> Getter:
     """Return a getter evaluating `expression` on resources of `resource_type`."""
     roots = frozenset({resource_type, "Resource", "DomainResource"})
+    flag = _PRESENT_NOT_FALSE.fullmatch(expression.strip())
+    if flag:
+        try:
+            steps = compile_steps(flag["path"], roots)
+        except Unsupported:
+            pass
+        else:
+            return lambda resource: [(any(v is not False for v, _ in run_steps(
+                steps, resource, choices)), None)]
     compiled: list[list[Step]] = []
     fallback: list[str] = []
     for branch in split_union(expression):

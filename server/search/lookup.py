@@ -82,7 +82,13 @@ def driver_form(key: str, rename: Mapping[str, str] = EMPTY) -> str | None:
 
 def drivers(keys: Iterable[str], rename: Mapping[str, str] = EMPTY) -> list[str]:
     """Return the sorted, unique driver keys of a resource's search keys."""
-    return sorted({d for d in (driver_form(k, rename) for k in keys) if d is not None})
+    found = set()
+    for key in keys:
+        if key[0] != "?":  # presence keys (a third of them) never drive
+            driver = driver_form(key, rename)
+            if driver is not None:
+                found.add(driver)
+    return sorted(found)
 
 
 def driver_prefix(prefix: str, rename: Mapping[str, str] = EMPTY) -> str | None:

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 MIN_INSTANT = "0001-01-01T00:00:00.000000Z"
 MAX_INSTANT = "9999-12-31T23:59:59.999999Z"
@@ -49,6 +50,7 @@ def _add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=moment.year + month0 // 12, month=month0 % 12 + 1)
 
 
+@lru_cache(maxsize=65536)  # a bulk upload repeats dates: birth dates, one lastUpdated per chunk
 def date_interval(value: str) -> tuple[str, str] | None:
     """Return the closed interval [lo, hi] of UTC instants a FHIR date/dateTime/instant covers.
 

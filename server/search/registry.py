@@ -31,8 +31,8 @@ EVERY_TYPE = {"_lastUpdated": ""}
 DRIVER_OVERRIDES: dict[str, dict[str, str]] = {
     "AuditEvent": {"_lastUpdated": "_lastUpdated", "patient": "entity", "action": "",
                    "address": "", "agent-name": "", "agent-role": "", "altid": "",
-                   "entity-name": "", "entity-role": "", "entity-type": "", "outcome": "", "policy": "", "site": "", "source": "",
-                   "type": ""},
+                   "entity-name": "", "entity-role": "", "entity-type": "", "outcome": "",
+                   "policy": "", "site": "", "source": "", "type": ""},
     "Patient": {"_profile": "", "gender": ""},
     # `combo-code` (Observation.code | Observation.component.code) holds every `code` value.
     "Observation": {**_COMMON, "category": "", "code": "combo-code", "performer": ""},

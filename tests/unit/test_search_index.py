@@ -125,3 +125,20 @@ def test_reference_forms_and_contained() -> None:
     assert "subject:identifier||9" in keys
     assert "performer|http://other/fhir/Practitioner/5" in keys
     assert not any(k.startswith("performer|#") for k in keys)
+
+
+def test_deceased_is_compiled_and_agrees_with_fhirpath() -> None:
+    from fhirpathpy import compile as fhirpath
+    from fhirpathpy.models import models
+
+    from server.search.fhirpath import compile_expression
+
+    expression = registry().for_type("Patient")["deceased"].expression
+    reference = fhirpath(expression, model=models["r4"])
+    compiled = compile_expression(expression, "Patient", frozenset({"deceased"}))
+    for extra in ({}, {"deceasedBoolean": False}, {"deceasedBoolean": True},
+                  {"deceasedDateTime": "2020-01-01"}):
+        patient = {"resourceType": "Patient", **extra}
+        assert [v for v, _ in compiled(patient)] == reference(patient, {}), extra
+        keys = indexer().build_index(patient)["k"]
+        assert f"deceased||{str(reference(patient, {})[0]).lower()}" in keys
