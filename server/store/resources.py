@@ -36,7 +36,8 @@ APPEND_ONLY = frozenset({"AuditEvent"})  # kept in the `audit` collection
 CURRENT_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "del": 1, "body": 1, "m": 1, "own": 1,
                   "sub": 1}
 # Every index costs each write about as much as the document itself does on SecantusDB.
-RETIRED_INDEXES = frozenset({"type_live"})  # (t, del): type scans use (t, ts)
+# (t, del): type scans use (t, ts); (ts): system history reads (t, ts) type by type.
+RETIRED_INDEXES = frozenset({"type_live", "updated"})
 CANDIDATE_FIELDS = {"t": 1, "id": 1, "v": 1, "ts": 1, "ix": 1, "del": 1, "own": 1, "sub": 1}
 
 
@@ -118,7 +119,6 @@ class ResourceStore:
             await self.current.drop_index(retired)
         await self.current.create_index([("t", ASCENDING), ("d", ASCENDING)], name="search_keys")
         await self.current.create_index([("t", ASCENDING), ("ts", DESCENDING)], name="type_updated")
-        await self.current.create_index([("ts", DESCENDING)], name="updated")
         await self.history.create_index(
             [("t", ASCENDING), ("id", ASCENDING), ("v", DESCENDING)], name="instance_versions")
         await self.history.create_index([("t", ASCENDING), ("ts", DESCENDING)], name="type_updated")
@@ -330,8 +330,8 @@ class ResourceStore:
 
     @staticmethod
     def candidates_filter(resource_type: str | None, lookup: KeyLookup | None) -> Doc:
-        """The MongoDB filter `candidates` runs: always exactly the fields of one index (but a
-        search by `_id` across all types, which scans)."""
+        """The MongoDB filter `candidates` runs: always exactly the fields of one index (but
+        `_id` and `_lastUpdated` lookups across all types, which scan)."""
         # Without a lookup, every resource of the type through the (t, ts) index; callers drop
         # tombstones, which costs less than a (t, del) index written with every resource.
         if lookup is not None and lookup.ids:  # the `Type/id` key (type-less: any type)
@@ -356,7 +356,8 @@ class ResourceStore:
         """Return one page of versions, newest first, and the total number of versions.
 
         Scope: one instance (type and id), one type (id None) or the whole system (both None).
-        Every query is shaped to one index: (t, id, v) for an instance, (t, ts) or (ts) else.
+        Every query is shaped to one index: (t, id, v) for an instance, (t, ts) else (and (ts)
+        in `history`, which is written only on updates).
         """
         order = [("ts", DESCENDING)]  # the (t, ts) and (ts) index order: no in-memory sort
         if id_ is not None:
@@ -370,13 +371,18 @@ class ResourceStore:
         query: Doc = {} if resource_type is None else {"t": resource_type}
         if since is not None:
             query["ts"] = {"$gte": since}
-        streams = [self.history, *([self._of(resource_type)] if resource_type
-                                   else [self.current, self.audit])]
-        total = sum([await s.count_documents(query) for s in streams])
+        streams = [(self.history, query)]
+        if resource_type:
+            streams.append((self._of(resource_type), query))
+        else:  # current versions through (t, ts), one type at a time; the audit trail scans
+            types = sorted(t for t in await self.current.distinct("t") if isinstance(t, str))
+            streams += [(self.current, {**query, "t": t}) for t in types]
+            streams.append((self.audit, query))
+        total = sum([await c.count_documents(q) for c, q in streams])
         limit = offset + count
         if limit == 0:
             return [], total
-        newest = [[d async for d in s.find(query).sort(order).limit(limit)] for s in streams]
+        newest = [[d async for d in c.find(q).sort(order).limit(limit)] for c, q in streams]
         merged = heapq.merge(*newest, key=lambda d: (d["ts"], d["v"]), reverse=True)
         page = list(merged)[offset:limit]
         return [_stored(d) for d in page], total

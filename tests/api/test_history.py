@@ -55,6 +55,15 @@ def test_type_and_system_history(client: httpx.Client, tag: str) -> None:
     everything = client.get("/_history", params={"_since": before, "_count": 1000}).json()
     ids = {e["resource"]["id"] for e in everything["entry"] if "resource" in e}
     assert {org["id"], pat["id"]} <= ids
+    # Merged across types (and the audit trail), newest first, and paged consistently.
+    stamps = [e["resource"]["meta"]["lastUpdated"] for e in everything["entry"]
+              if "resource" in e]
+    assert stamps == sorted(stamps, reverse=True)
+    assert everything["total"] == len(everything["entry"])
+    # (A history read is audited: the next read has newer AuditEvents on top.)
+    again = client.get("/_history", params={"_since": before, "_count": 1000}).json()
+    assert [e["fullUrl"] for e in again["entry"] if "AuditEvent" not in e["fullUrl"]] == [
+        e["fullUrl"] for e in everything["entry"] if "AuditEvent" not in e["fullUrl"]]
 
 
 def test_bad_since_is_400(client: httpx.Client) -> None:
