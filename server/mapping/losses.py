@@ -20,27 +20,70 @@ def blank(value: Any) -> bool:
 def report_not_carried(mapping: Mapping, document: Document, record: Any, pointer: Pointer,
                        consumed: set[Pointer]) -> list[MappingIssue]:
     """Every native value no rule read is reported (information): nothing is dropped silently.
-    A reason in the map's `unmapped` covers that element in every repeated item."""
-    out: list[MappingIssue] = []
+
+    A reason in the map's `unmapped` covers that element in every repeated item; an element it
+    names that no rule read any part of (an HL7 segment, a component) is reported once, there,
+    rather than once per value under it. Values no reason covers are reported one by one.
+    """
+    by_name, positioned = _reasons(mapping)
     exact: dict[Pointer, str] = {}  # paths with positions or matches: the place they name
-    by_name: list[tuple[tuple[str, ...], str]] = []  # plain key paths: in every repeated item
-    for text, why in mapping.unmapped.items():
-        path = paths.parse(text)
-        if all(isinstance(a, paths.Key) for a in path.atoms):
-            by_name.append((_names(path.atoms), why))
-        elif (found := paths.get(record, path)) is not None:
+    for path, why in positioned:
+        if (found := paths.get(record, path)) is not None:
             exact[found[1]] = why
+    out: list[MappingIssue] = []
+    reported: set[Pointer] = set()
     for leaf in _leaves(record, pointer):
         if any(leaf[:end] in consumed for end in range(len(leaf), -1, -1)):
             continue  # a rule read it, or a node holding it
         relative = leaf[len(pointer):]
-        names = tuple(str(step) for step in relative if not isinstance(step, int))
-        why = next((w for p, w in exact.items() if relative[:len(p)] == p), None) or next(
-            (w for keys, w in by_name if names[:len(keys)] == keys), "no rule carries it")
+        node, why = _reason(relative, exact, by_name)
+        place = leaf if node is None else (*pointer, *node)
+        if node is not None and any(c[:len(place)] == place for c in consumed):
+            place = leaf  # a rule read part of that element: name just what it did not read
+        if place in reported:
+            continue
+        reported.add(place)
         out.append(MappingIssue(
             "information", "informational", f"not carried into the common model: {why}",
-            "map-not-carried", document.locate(leaf)))
+            "map-not-carried", document.locate(place)))
     return out
+
+
+def _reasons(mapping: Mapping) -> tuple[list[tuple[tuple[str, ...], str]],
+                                        list[tuple[paths.Path, str]]]:
+    """The map's `unmapped` reasons: by element names (plain key paths, in every repeated
+    item), and by place (paths with positions or matches); parsed once per map."""
+    cached = _REASONS.get(id(mapping))
+    if cached is None or cached[0] is not mapping:
+        by_name, positioned = [], []
+        for text, why in mapping.unmapped.items():
+            path = paths.parse(text)
+            if all(isinstance(a, paths.Key) for a in path.atoms):
+                by_name.append((_names(path.atoms), why))
+            else:
+                positioned.append((path, why))
+        if len(_REASONS) > 64:
+            _REASONS.clear()
+        cached = _REASONS[id(mapping)] = (mapping, by_name, positioned)
+    return cached[1], cached[2]
+
+
+_REASONS: dict[int, tuple[Mapping, list[tuple[tuple[str, ...], str]],
+                          list[tuple[paths.Path, str]]]] = {}
+
+
+def _reason(relative: Pointer, exact: dict[Pointer, str],
+            by_name: list[tuple[tuple[str, ...], str]]) -> tuple[Pointer | None, str]:
+    """The element of the record a reason names that holds `relative`, and the reason (None
+    and the default when no reason covers it)."""
+    for node, why in exact.items():
+        if relative[:len(node)] == node:
+            return node, why
+    names = [(i, str(step)) for i, step in enumerate(relative) if not isinstance(step, int)]
+    for keys, why in by_name:
+        if tuple(name for _, name in names[:len(keys)]) == keys and len(names) >= len(keys):
+            return relative[:names[len(keys) - 1][0] + 1], why
+    return None, "no rule carries it"
 
 
 def _names(atoms: tuple[paths.Atom, ...]) -> tuple[str, ...]:
