@@ -1,7 +1,7 @@
 """Bulk ingest of agency records through the API, beside the raw database limit, in one run.
 
     python bench/mapping_bench.py [--rows 50000] [--messages 10000] [--batch 2000]
-                                  [--hl7-batch 1000] [--concurrency 2] [--hl7-concurrency 6]
+                                  [--hl7-batch 500] [--concurrency 4] [--hl7-concurrency 6]
                                   [--workers 2]
 
 Starts its own embedded SecantusDB and a `cradle serve` on 127.0.0.1 (auth on, profiles
@@ -450,9 +450,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000, help="Connexions CSV rows")
     parser.add_argument("--messages", type=int, default=10_000, help="HL7 v2 ADT messages")
     parser.add_argument("--batch", type=int, default=2_000, help="CSV rows per POST")
-    parser.add_argument("--hl7-batch", type=int, default=1_000,
+    parser.add_argument("--hl7-batch", type=int, default=500,
                         help="HL7 messages per batch file in (b)")
-    parser.add_argument("--concurrency", type=int, default=2, help="concurrent CSV POSTs")
+    parser.add_argument("--concurrency", type=int, default=4,
+                        help="concurrent POSTs of CSV and HL7 batch files")
     parser.add_argument("--hl7-concurrency", type=int, default=6, help="concurrent HL7 POSTs")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--seed", type=int, default=2503)
