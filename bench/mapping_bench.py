@@ -262,6 +262,7 @@ class Part:
     raw_all: float = 0.0  # records/s, every document Cradle wrote per record
     raw_same: float = 0.0  # records/s, copies of those documents, with Cradle's indexes
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per record, per process
+    stored_refs: list[str] = field(default_factory=list)  # a sample of what was stored
     doc_bytes: int = 0
     all_bytes: int = 0
     skipped: str = ""
@@ -282,6 +283,9 @@ def tally(part: Part, response: httpx.Response) -> None:
         part.failed_posts.append(f"{response.status_code} {response.text[:300]}")
         return
     for parameter in orjson.loads(response.content)["parameter"]:
+        if len(part.stored_refs) < 1000:
+            part.stored_refs += [p["valueReference"]["reference"] for p in parameter["part"]
+                                 if p["name"] in ("created", "updated")]
         outcome = next(p["valueCode"] for p in parameter["part"] if p["name"] == "outcome")
         if outcome == "stored":
             part.stored += 1
@@ -352,16 +356,14 @@ async def raw_limit(part: Part, uri: str, type_filter: dict[str, Any], batch: in
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
     db = client[DATABASE]
     try:
-        sample = await db["resources"].find_one(type_filter)
-        assert sample is not None, type_filter
+        samples = {key: await stored_sample(db, part, key) for key in part.db_docs}
+        sample = dict(next(iter(samples.get(f"resources:{type_filter['t']}", []))))
         sample.pop("_id")
         part.doc_bytes = len(orjson.dumps(sample, default=str))
         written = sum(part.db_docs.values())
         total_bytes = 0.0
         for key, count in part.db_docs.items():
-            name, kind = key.split(":", 1)
-            sizes = [len(orjson.dumps(doc, default=str))
-                     async for doc in db[name].find({} if kind == "*" else {"t": kind}).limit(100)]
+            sizes = [len(orjson.dumps(doc, default=str)) for doc in samples[key]]
             total_bytes += count * (sum(sizes) / len(sizes) if sizes else part.doc_bytes)
         average = int(total_bytes / max(written, 1))
         part.all_bytes = int(total_bytes / max(part.stored, 1))
@@ -381,19 +383,35 @@ async def raw_limit(part: Part, uri: str, type_filter: dict[str, Any], batch: in
                                                       lambda: dict(sample))
         filler = {"t": "Raw", "body": b"x" * max(average - 40, 1)}
         part.raw_all = part.stored / await insert("bench_raw_all", written, lambda: dict(filler))
-        part.raw_same = part.stored / await same_documents(db, part.db_docs, batch)
+        part.raw_same = part.stored / await same_documents(db, part.db_docs, samples, batch)
     finally:
         await client.close()
 
 
-async def same_documents(db: Any, written: dict[str, int], batch: int) -> float:
+async def stored_sample(db: Any, part: Part, key: str) -> list[dict[str, Any]]:
+    """Up to 200 documents of `key` (`collection:type`) Cradle wrote in the part, found by id
+    or by search key from the references it answered (a `limit` on a type scan would make
+    SecantusDB read every document of the type first)."""
+    name, kind = key.split(":", 1)
+    refs = part.stored_refs[:200]
+    found = [d async for d in db[name].find({"_id": {"$in": [r for r in refs
+                                                              if r.startswith(kind + "/")]}})]
+    if not found:
+        keys = [f"{p}|{r}" for p in ("patient", "target", "entity", "subject") for r in refs]
+        found = [d async for d in db[name].find({"t": kind, "d": {"$in": keys}})]
+    return found[:200]
+
+
+async def same_documents(db: Any, written: dict[str, int],
+                         samples: dict[str, list[dict[str, Any]]], batch: int) -> float:
     """Seconds to insert, per collection, as many copies of the documents Cradle wrote there
     (cycling through a sample, fresh `_id`s) into a new collection with the same indexes."""
     elapsed = 0.0
     for key, count in written.items():
         name, kind = key.split(":", 1)
-        sample = [doc async for doc in db[name].find({} if kind == "*" else {"t": kind})
-                  .limit(200)]
+        sample = samples[key]
+        if not sample:
+            continue
         copy = db[f"bench_same_{name}"]
         for index in (await db[name].index_information()).values():
             if index["key"] != [("_id", 1)]:
