@@ -20,9 +20,9 @@ beside it the raw database limit in the same run: pymongo `insert_many` (in chun
 of as many documents as records, each a copy of the Patient document Cradle stored, into the
 same database; of every document Cradle wrote per record (resources, history, audit), as
 filler of the same size into an unindexed collection; and of copies of those very documents
-(search keys included; at most 10,000 records' worth) into collections with Cradle's indexes. The CPU time the workers and
-the database process spent during each part is reported per record: on a 2-core machine the
-two share the cores, so their sum bounds the rate.
+(search keys included; at most 10,000 records' worth) into collections with Cradle's indexes.
+The CPU time the workers and the database process spent during each part is reported per
+record: on a 2-core machine the two share the cores, so their sum bounds the rate.
 Ends by checking that the stored Patients number the records posted (operator `_summary=count`).
 """
 
