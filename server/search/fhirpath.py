@@ -3,8 +3,8 @@
 Indexing runs on every write, so the simple forms used by nearly all official parameters
 (dotted paths, `|` unions, `ofType(T)`/`as T`, `where(resolve() is T)`, `where(f='x')`,
 `extension('url')`, `[n]`, `first()`, and `X.exists() and X != false`) become a list of
-dictionary steps. Anything else falls back
-to `fhirpathpy` (compiled once per expression and cached).
+dictionary steps. Anything else falls back to `fhirpathpy` (compiled once per expression and
+cached).
 """
 
 from __future__ import annotations

@@ -345,7 +345,7 @@ class ResourceStore:
             query["d"] = lookup.keys[0] if len(lookup.keys) == 1 else {"$in": list(lookup.keys)}
         elif lookup.lo is not None:
             query["d"] = {"$gte": lookup.lo, "$lt": lookup.hi}
-        else:  # the (t, ts) or (ts) index
+        else:  # the (t, ts) index (type-less: a scan)
             query["ts"] = {k: v for k, v in (("$gte", lookup.since), ("$lt", lookup.before))
                            if v is not None}
         return query
