@@ -9,14 +9,14 @@ subset raises `Unsupported` at compile time; data the raw JSON cannot settle rai
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from fhirpathpy.parser import parse
 
 from server.validation import fhirpath_values as fv
-from server.validation.fhirpath_functions import function
+from server.validation.fhirpath_functions import USER_FUNCTIONS, UserFunction, function
 from server.validation.fhirpath_types import type_filter
 from server.validation.fhirpath_values import Env, Fn, Unsupported
 
@@ -26,16 +26,22 @@ _ESCAPES = {"'": "'", '"': '"', "`": "`", "r": "\r", "n": "\n", "t": "\t", "f": 
             "\\": "\\", "/": "/"}
 
 
-def compile_expression(expression: str) -> Fn:
+def compile_expression(expression: str, functions: Mapping[str, UserFunction] | None = None,
+                       ) -> Fn:
     """Return the compiled form of `expression`; raise Unsupported if it is outside the subset.
 
+    `functions` adds functions of string arguments (the maps' `translate()`, `convert()`).
     Parse errors raise Unsupported too (fhirpathpy then reports them as it does today).
     """
     try:
         tree: Node = parse(expression)  # type: ignore[no-untyped-call]
     except Exception as exc:  # the ANTLR parser raises assorted exception types
         raise Unsupported(f"cannot parse: {exc}") from exc
-    return expr(tree["children"][0])
+    token = USER_FUNCTIONS.set(functions or {})
+    try:
+        return expr(tree["children"][0])
+    finally:
+        USER_FUNCTIONS.reset(token)
 
 
 def expr(node: Node) -> Fn:
@@ -166,7 +172,13 @@ def _constant(node: Node) -> Fn:
         return lambda f, e: [] if e.context is None else [e.context]
     if name == "ucum":
         return lambda f, e: [UCUM]
-    raise Unsupported(f"%{name} is not supported")
+
+    def variable(focus: list[Any], env: Env) -> list[Any]:
+        if env.variables is None or name not in env.variables:
+            raise fv.Undecidable(f"%{name} is not bound")
+        value = env.variables[name]
+        return [] if value is None else list(value) if type(value) is list else [value]
+    return variable
 
 
 def _indexer(source: Fn, index: Fn) -> Fn:

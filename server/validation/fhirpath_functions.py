@@ -7,7 +7,9 @@ with unexpected arguments, raise `Unsupported` when compiled.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 from server.validation import fhirpath_values as fv
@@ -15,6 +17,11 @@ from server.validation.fhirpath_values import Env, Fn, Undecidable, Unsupported
 
 Node = dict[str, Any]
 Compile = Callable[[Node], Fn]
+# A caller's own function: its input collection and string arguments -> the result.
+UserFunction = Callable[..., list[Any]]
+# The caller's functions while one expression compiles (see `compile_expression`).
+USER_FUNCTIONS: ContextVar[Mapping[str, UserFunction]] = ContextVar("fhirpath_user_functions",
+                                                                    default=MappingProxyType({}))
 
 
 def identity(focus: list[Any], env: Env) -> list[Any]:
@@ -49,7 +56,19 @@ def function(name: str, params: list[Node], source: Fn | None, compile_: Compile
     if name in _COLLECTION and len(args) == 1:
         combine, other = _COLLECTION[name], args[0]
         return lambda f, e: combine(src(f, e), other(e.this, e))
+    user = USER_FUNCTIONS.get().get(name)
+    if user is not None:
+        return _user_function(user, src, args)
     raise Unsupported(f"{name}() with {len(params)} argument(s) is not supported")
+
+
+def _user_function(user: UserFunction, src: Fn, args: list[Fn]) -> Fn:
+    def run(focus: list[Any], env: Env) -> list[Any]:
+        values = [fv.singleton(a(focus, env)) for a in args]
+        if not all(type(v) is str for v in values):
+            raise Undecidable("a user function takes strings")
+        return user([fv.plain(i) for i in src(focus, env)], *values)
+    return run
 
 
 def _not(c: list[Any]) -> list[Any]:

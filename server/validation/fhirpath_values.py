@@ -33,13 +33,16 @@ _DATE = re.compile(
 
 
 class Env:
-    """Evaluation state: `%resource`, `%rootResource`, `%context` and the current `$this`."""
+    """Evaluation state: `%resource`, `%rootResource`, `%context`, the current `$this`, and
+    any other `%name` the caller binds in `variables`."""
 
-    __slots__ = ("context", "resource", "root", "this")
+    __slots__ = ("context", "resource", "root", "this", "variables")
 
-    def __init__(self, resource: Any, root: Any, context: Any) -> None:
+    def __init__(self, resource: Any, root: Any, context: Any,
+                 variables: dict[str, Any] | None = None) -> None:
         self.resource, self.root, self.context = resource, root, context
         self.this: list[Any] = [context]
+        self.variables = variables
 
 
 Fn = Callable[[list[Any], Env], list[Any]]

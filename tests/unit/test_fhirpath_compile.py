@@ -225,12 +225,31 @@ def test_choice_types_companions_and_type_tests() -> None:
 
 
 @pytest.mark.parametrize("expression", [
-    "code.memberOf('http://x')", "%vs-x", "a.resolve()", "1 'mg' > 0", "@T10:00 = @T10:00",
+    "code.memberOf('http://x')", "a.resolve()", "1 'mg' > 0", "@T10:00 = @T10:00",
     "value is String", "$index", "a.Patient", "x.aggregate($this)",
 ])
 def test_unsupported_expressions_are_refused(expression: str) -> None:
     with pytest.raises(Unsupported):
         compile_expression(expression)
+
+
+def test_other_constants_are_the_callers_variables() -> None:
+    # Bound by the caller (the maps' `%name`s); unbound, fhirpathpy decides (`%vs-x` ...).
+    compiled = compile_expression("%dob <= %bound and %codes.count() = 2")
+    env = Env({}, {}, {}, {"dob": "2012-04-01", "bound": "2012-04-01", "codes": ["a", "b"]})
+    assert compiled([{}], env) == [True]
+    with pytest.raises(Undecidable):
+        compile_expression("%vs-x")([{}], Env({}, {}, {}))
+
+
+def test_callers_functions_take_string_arguments() -> None:
+    def shout(inputs: list[object], suffix: str) -> list[object]:
+        return [f"{i}".upper() + suffix for i in inputs]
+
+    compiled = compile_expression("%name.shout('!')", {"shout": shout})
+    assert compiled([{}], Env({}, {}, {}, {"name": "ada"})) == ["ADA!"]
+    with pytest.raises(Unsupported):
+        compile_expression("%name.shout('!')")
 
 
 # --- (3) NHS number check digit ---
