@@ -1,6 +1,7 @@
-"""FHIRPath (fhirpathpy), the one expression language of the maps: conditions (`when`,
-checks) and computed values (`expression`, `reverse`) over native records and FHIR resources
-alike. Expressions are compiled once and cached.
+"""FHIRPath, the one expression language of the maps: conditions (`when`, checks) and
+computed values (`expression`, `reverse`) over native records and FHIR resources alike.
+Expressions are compiled once and cached: over text alone on the validator's compiled subset,
+otherwise (and for whatever the subset cannot settle) on fhirpathpy.
 
 One function is added to FHIRPath for maps: `code.translate(conceptMap, system, target)` gives
 the target code(s) of a code through a ConceptMap (nothing when unmapped), so a condition such
@@ -22,7 +23,7 @@ from fhirpathpy import compile as compile_fhirpath
 from server.mapping.codes import Codes
 from server.mapping.conversions import CONVERSIONS, ConversionError
 from server.validation.fhirpath_compile import compile_expression as compile_fast
-from server.validation.fhirpath_values import Env, Fn, Undecidable, Unsupported, plain
+from server.validation.fhirpath_values import Env, Fn, Unsupported, plain
 
 _CODES: ContextVar[Codes | None] = ContextVar("mapping_codes", default=None)
 
@@ -122,8 +123,8 @@ def _run(expression: str, node: Any, variables: dict[str, Any]) -> list[Any]:
     if fast is not None and all(_text(v) for v in variables.values()):
         try:
             return [plain(v) for v in fast([node], Env(node, node, node, variables))]
-        except Undecidable:
-            pass  # what the compiled subset cannot settle, fhirpathpy does
+        except Exception:  # what the subset cannot settle (or raises on), fhirpathpy decides
+            pass
     return list(_compiled(expression)(node, variables))
 
 
