@@ -264,6 +264,8 @@ class Part:
     raw_same: float = 0.0  # records/s, copies of those documents, with Cradle's indexes
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per record, per process
     stored_refs: list[str] = field(default_factory=list)  # a sample of what was stored
+    worker_split: list[int] = field(default_factory=list)  # % of the workers' CPU, per worker
+    feed: bool = False  # one record per POST on kept-alive connections
     doc_bytes: int = 0
     all_bytes: int = 0
     skipped: str = ""
@@ -303,7 +305,11 @@ async def post_all(part: Part, url: str, token: str, media: str, bodies: list[by
     todo = iter(bodies)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": media,
                "Accept": "application/fhir+json"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Files: a connection per POST, as a client posting files opens (uvicorn workers share
+    # one listening socket, and a few keep-alive connections can all land on one worker).
+    # A feed of single messages keeps its connections, as a live interface does.
+    keep = concurrency if part.feed else 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=keep)
     async with httpx.AsyncClient(timeout=1800, limits=limits) as http:
         async def worker() -> None:
             for body in todo:
@@ -337,11 +343,14 @@ def ingest(part: Part, server: Server, workers: int, database_pid: int, uri: str
         print("  note: could not reset VmHWM; peaks include earlier work", file=sys.stderr)
     part.rss_before_mb = sum(status_kb(p, "VmRSS") for p in pids) / 1024
     before = asyncio.run(collection_counts(uri))
-    cpu_before = [sum(cpu_seconds(p) for p in pids), cpu_seconds(database_pid)]
+    per_worker = [cpu_seconds(p) for p in pids]
+    cpu_before = [sum(per_worker), cpu_seconds(database_pid)]
     asyncio.run(post_all(part, url, token, media, bodies, concurrency))
-    cpu_after = [sum(cpu_seconds(p) for p in pids), cpu_seconds(database_pid)]
+    spent = [cpu_seconds(p) - before for p, before in zip(pids, per_worker, strict=True)]
+    cpu_after = [sum(per_worker) + sum(spent), cpu_seconds(database_pid)]
     part.cpu_ms = {name: 1000 * (after - before) / max(part.stored, 1) for name, before, after
                    in zip(("workers", "database"), cpu_before, cpu_after, strict=True)}
+    part.worker_split = [round(100 * s / max(sum(spent), 1e-9)) for s in spent]
     part.peak_mb = [status_kb(p, "VmHWM") / 1024 for p in pids]
     after = asyncio.run(collection_counts(uri))
     part.db_docs = {k: after[k] - before.get(k, 0) for k in after
@@ -443,7 +452,7 @@ def report(args: argparse.Namespace, parts: list[Part], counts: list[str]) -> No
           "| peak RSS MB per worker (VmHWM; RSS sum before) | docs written per record "
           "| DB insert_many records/s (1 doc, bytes) | Cradle/DB | DB insert_many records/s (all docs, bytes/record) "  # noqa: E501
           "| Cradle/DB | DB insert_many records/s (same docs, Cradle's indexes) | Cradle/DB "
-          "| CPU ms per record: workers + database |")
+          "| CPU ms per record: workers (% per worker) + database |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for part in parts:
         if part.skipped:
@@ -460,7 +469,8 @@ def report(args: argparse.Namespace, parts: list[Part], counts: list[str]) -> No
               f"| {part.rate / part.raw_patient:.1%} "
               f"| {part.raw_all:.0f} ({part.all_bytes} B) | {part.rate / part.raw_all:.1%} "
               f"| {part.raw_same:.0f} | {part.rate / part.raw_same:.1%} "
-              f"| {part.cpu_ms['workers']:.2f} + {part.cpu_ms['database']:.2f} |")
+              f"| {part.cpu_ms['workers']:.2f} ({'/'.join(map(str, part.worker_split))}%) "
+              f"+ {part.cpu_ms['database']:.2f} |")
     for line in counts:
         print(line)
     for part in parts:
@@ -491,7 +501,7 @@ def main() -> None:
     hl7_feed = adt[args.messages:]
     connexions = Part("(a) Connexions CSV", records=args.rows)
     health = Part("(b) HL7 v2 ADT^A28, batch files", records=args.messages)
-    feed = Part("(c) HL7 v2 ADT^A28, one per POST", records=args.messages)
+    feed = Part("(c) HL7 v2 ADT^A28, one per POST", records=args.messages, feed=True)
     counts: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedDatabase(Path(tmp) / "db") as db:
         server = start_server(db.uri, args.workers, Path(tmp))
