@@ -15,6 +15,8 @@ end to end (mapped, validated, stored, audited):
 - (c) M more ADT^A28 messages posted one per request, as a live interface feeds them,
   `--hl7-concurrency` at a time ((b) and (c) are skipped, with a note, when
   `mappings/health/map.json` is absent);
+files are posted one connection each (keep-alive connections can put all the load on one
+worker), the feed (c) on kept-alive connections;
 each in records/s with the uvicorn workers' peak RSS (VmHWM, reset before each part), and
 beside it the raw database limit in the same run: pymongo `insert_many` (in chunks of `--batch`)
 of as many documents as records, each a copy of the Patient document Cradle stored, into the
