@@ -25,7 +25,7 @@ def report_not_carried(mapping: Mapping, document: Document, record: Any, pointe
     names that no rule read any part of (an HL7 segment, a component) is reported once, there,
     rather than once per value under it. Values no reason covers are reported one by one.
     """
-    by_name, positioned = _reasons(mapping)
+    by_name, positioned = mapping.unmapped_paths
     exact: dict[Pointer, str] = {}  # paths with positions or matches: the place they name
     for path, why in positioned:
         if (found := paths.get(record, path)) is not None:
@@ -49,31 +49,8 @@ def report_not_carried(mapping: Mapping, document: Document, record: Any, pointe
     return out
 
 
-def _reasons(mapping: Mapping) -> tuple[list[tuple[tuple[str, ...], str]],
-                                        list[tuple[paths.Path, str]]]:
-    """The map's `unmapped` reasons: by element names (plain key paths, in every repeated
-    item), and by place (paths with positions or matches); parsed once per map."""
-    cached = _REASONS.get(id(mapping))
-    if cached is None or cached[0] is not mapping:
-        by_name, positioned = [], []
-        for text, why in mapping.unmapped.items():
-            path = paths.parse(text)
-            if all(isinstance(a, paths.Key) for a in path.atoms):
-                by_name.append((_names(path.atoms), why))
-            else:
-                positioned.append((path, why))
-        if len(_REASONS) > 64:
-            _REASONS.clear()
-        cached = _REASONS[id(mapping)] = (mapping, by_name, positioned)
-    return cached[1], cached[2]
-
-
-_REASONS: dict[int, tuple[Mapping, list[tuple[tuple[str, ...], str]],
-                          list[tuple[paths.Path, str]]]] = {}
-
-
 def _reason(relative: Pointer, exact: dict[Pointer, str],
-            by_name: list[tuple[tuple[str, ...], str]]) -> tuple[Pointer | None, str]:
+            by_name: tuple[tuple[tuple[str, ...], str], ...]) -> tuple[Pointer | None, str]:
     """The element of the record a reason names that holds `relative`, and the reason (None
     and the default when no reason covers it)."""
     for node, why in exact.items():
@@ -84,10 +61,6 @@ def _reason(relative: Pointer, exact: dict[Pointer, str],
         if tuple(name for _, name in names[:len(keys)]) == keys and len(names) >= len(keys):
             return relative[:names[len(keys) - 1][0] + 1], why
     return None, "no rule carries it"
-
-
-def _names(atoms: tuple[paths.Atom, ...]) -> tuple[str, ...]:
-    return tuple(a.name for a in atoms if isinstance(a, paths.Key))
 
 
 def _leaves(node: Any, pointer: Pointer) -> list[Pointer]:

@@ -9,10 +9,11 @@ authors. One map runs both ways: a plain rule (`native` <-> `fhir`, optionally t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from server.mapping.conversions import CONVERSIONS
-from server.mapping.paths import Path, parse
+from server.mapping.paths import Key, Path, parse
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,20 @@ class Mapping:
     variables: tuple[tuple[str, Path], ...] = ()  # %name -> native path in the record
     computed: tuple[tuple[str, str], ...] = ()  # %name -> FHIRPath over the variables
     document: dict[str, Any] = field(default_factory=dict)  # native skeleton for rendering
+
+    @cached_property
+    def unmapped_paths(self) -> tuple[tuple[tuple[tuple[str, ...], str], ...],
+                                      tuple[tuple[Path, str], ...]]:
+        """`unmapped` parsed: reasons by element names (plain key paths: in every repeated
+        item), and by place (paths with positions or matches)."""
+        by_name, positioned = [], []
+        for text, why in self.unmapped.items():
+            path = parse(text)
+            if all(isinstance(a, Key) for a in path.atoms):
+                by_name.append((tuple(a.name for a in path.atoms if isinstance(a, Key)), why))
+            else:
+                positioned.append((path, why))
+        return tuple(by_name), tuple(positioned)
 
     @property
     def url(self) -> str:
